@@ -1,0 +1,22 @@
+"""The ingest flow: for every station, fetch -> curate (parse, resample, validate) -> write -> publish."""
+
+from __future__ import annotations
+
+from prefect import flow
+
+from flows.outcomes import collect_station_results
+from tasks.ingest_tasks import curate, fetch_raw, publish_validation_summary, write_store
+from windcast.config import PipelineConfig
+
+
+@flow(name="ingest", log_prints=True)
+def ingest_flow(config: PipelineConfig) -> dict[str, dict]:
+    """Ingest every station of the config into the store; one station's failure does not stop the others."""
+    chains = {}
+    for station in config.stations:
+        refs = fetch_raw.submit(config, station)
+        curation = curate.submit(config, station, refs)
+        published = publish_validation_summary.submit(curation)
+        chains[station.id] = [refs, curation, published, write_store.submit(config, curation, refs)]
+    reports = collect_station_results(chains, "ingest")
+    return {sid: report.as_dict() for sid, report in reports.items()}

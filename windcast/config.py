@@ -1,0 +1,200 @@
+"""The one configuration model of a windcast pipeline, read from YAML by the CLI and passed to the flows."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+STATION_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+SPEED_UNITS = ("m/s", "km/h", "kn", "mph", "0.1 m/s")
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def check_station_id(station_id: str) -> str:
+    """Return the id if it is safe as a path component, else raise ValueError naming it."""
+    if not isinstance(station_id, str) or not STATION_ID_PATTERN.fullmatch(station_id):
+        raise ValueError(
+            f"station id {station_id!r} is not allowed: use 1-64 letters, digits, '_' or '-', "
+            "starting with a letter or digit"
+        )
+    return station_id
+
+
+class FileSource(_Frozen):
+    """A local CSV or Parquet export (SCADA, met mast logger) with a column mapping."""
+
+    kind: Literal["file"] = "file"
+    path: Path
+    format: Literal["csv", "parquet"] | None = Field(
+        None, description="None: guessed from the suffix (.csv, .csv.gz, .parquet)"
+    )
+    time_column: str = "time"
+    time_format: str | None = Field(None, description="strftime format; None: ISO 8601")
+    timezone: str = Field(
+        "UTC",
+        description="IANA zone or fixed offset applied to times that carry no offset (DST handled)",
+    )
+    timestamp_at: Literal["start", "end"] = Field(
+        "start", description="whether a stamp marks the start or the end of its averaging interval"
+    )
+    speed_column: str = "wind_speed_ms"
+    speed_unit: Literal["m/s", "km/h", "kn", "mph", "0.1 m/s"] = "m/s"
+    direction_column: str | None = "wind_dir_deg"
+    gust_column: str | None = "wind_gust_ms"
+    csv_separator: str = ","
+
+
+class NdbcSource(_Frozen):
+    """A NOAA NDBC buoy or C-MAN station: the realtime file and/or historical yearly stdmet files."""
+
+    kind: Literal["ndbc"] = "ndbc"
+    station: str = Field(description="NDBC station id, e.g. 44013 or TPLM2")
+    realtime: bool = Field(True, description="fetch the last-45-days realtime2 file")
+    historical_years: list[int] = Field(default_factory=list, description="yearly stdmet files")
+    base_url: str = "https://www.ndbc.noaa.gov"
+
+    @field_validator("station")
+    @classmethod
+    def _station_is_plain(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9]{3,8}", value):
+            raise ValueError(f"NDBC station {value!r} must be 3-8 letters or digits")
+        return value
+
+
+class OpenMeteoSource(_Frozen):
+    """The Open-Meteo historical archive API at one latitude/longitude (reanalysis, not measurements)."""
+
+    kind: Literal["open-meteo"] = "open-meteo"
+    latitude: float = Field(ge=-90, le=90)
+    longitude: float = Field(ge=-180, le=180)
+    start_date: date
+    end_date: date | None = Field(None, description="None: today (UTC)")
+    base_url: str = "https://archive-api.open-meteo.com"
+    api_key_env: str = Field(
+        "OPEN_METEO_API_KEY", description="environment variable holding the optional API key"
+    )
+    api_key_secret_block: str | None = Field(
+        None, description="name of a Prefect Secret block holding the API key (wins over the env)"
+    )
+
+
+Source = Annotated[FileSource | NdbcSource | OpenMeteoSource, Field(discriminator="kind")]
+
+
+class Station(_Frozen):
+    """One measurement station and where its data comes from."""
+
+    id: str
+    source: Source
+    name: str | None = None
+
+    @field_validator("id")
+    @classmethod
+    def _id_is_safe(cls, value: str) -> str:
+        return check_station_id(value)
+
+
+class HttpSettings(_Frozen):
+    """Timeouts and retries for every HTTP call (urllib3 Retry; no Prefect retries stacked on top)."""
+
+    connect_timeout_s: float = Field(10.0, gt=0)
+    read_timeout_s: float = Field(60.0, gt=0)
+    retries: int = Field(4, ge=0, le=10)
+    backoff_factor_s: float = Field(1.0, ge=0)
+    max_retry_after_s: float = Field(120.0, ge=0, description="cap on a server's Retry-After")
+
+
+class ResampleSettings(_Frozen):
+    """How sub-hourly samples become one value per interval."""
+
+    min_coverage: float = Field(
+        0.5,
+        gt=0,
+        le=1,
+        description="an interval needs at least ceil(min_coverage * expected samples) valid samples",
+    )
+
+
+class QualitySettings(_Frozen):
+    """Thresholds of the validation checks (QARTOD tests through ioos-qc, GX expectations)."""
+
+    max_failed_fraction: float = Field(
+        0.05, ge=0, le=1, description="fail the run when more of a station's rows fail than this"
+    )
+    speed_min_ms: float = 0.0
+    speed_max_ms: float = 75.0
+    flat_line_suspect_hours: float = Field(3.0, gt=0)
+    flat_line_fail_hours: float = Field(6.0, gt=0)
+    flat_line_tolerance_ms: float = Field(0.01, ge=0)
+    flat_line_min_speed_ms: float = Field(
+        0.5, ge=0, description="calm spells below this speed are not called a stuck sensor"
+    )
+    spike_suspect_ms: float = Field(8.0, gt=0)
+    spike_fail_ms: float = Field(15.0, gt=0)
+    rate_of_change_ms_per_h: float = Field(15.0, gt=0, description="step test threshold")
+
+
+class PipelineConfig(_Frozen):
+    """Everything a windcast run needs: stations, frequency and where the data lives."""
+
+    stations: list[Station] = Field(default_factory=list)
+    frequency: str = Field("1h", description="target frequency, a pandas offset such as 1h or 30min")
+    data_dir: Path = Path("data/store")
+    http: HttpSettings = HttpSettings()
+    resample: ResampleSettings = ResampleSettings()
+    quality: QualitySettings = QualitySettings()
+
+    @field_validator("frequency")
+    @classmethod
+    def _frequency_is_fixed(cls, value: str) -> str:
+        import pandas as pd
+
+        try:
+            offset = pd.tseries.frequencies.to_offset(value)
+            pd.Timedelta(offset)
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"frequency {value!r} is not a fixed pandas offset like '1h'") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _station_ids_unique(self) -> PipelineConfig:
+        ids = [s.id for s in self.stations]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValueError(f"station ids must be unique, repeated: {dupes}")
+        return self
+
+    def station(self, station_id: str) -> Station:
+        """Return the station with this id."""
+        for s in self.stations:
+            if s.id == station_id:
+                return s
+        raise KeyError(f"no station {station_id!r} in the config")
+
+
+def load_config(path: Path | str, data_dir: Path | str | None = None) -> PipelineConfig:
+    """Read a pipeline config from YAML; relative file paths resolve against the YAML's folder."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError:
+        raise FileNotFoundError(f"config file {str(path)!r} does not exist") from None
+    if not isinstance(raw, dict):
+        raise ValueError(f"config file {str(path)!r} must hold a mapping, got {type(raw).__name__}")
+    base = path.resolve().parent
+    for station in raw.get("stations") or []:
+        source = station.get("source") if isinstance(station, dict) else None
+        if isinstance(source, dict) and source.get("kind") == "file" and "path" in source:
+            p = Path(source["path"])
+            source["path"] = str(p if p.is_absolute() else base / p)
+    if data_dir is not None:
+        raw["data_dir"] = str(data_dir)
+    return PipelineConfig.model_validate(raw)

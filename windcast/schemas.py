@@ -1,0 +1,81 @@
+"""Schemas of the tables windcast passes between stages and writes for downstream readers.
+
+Defined once here; the README documents them. Times are UTC and tz-aware; a time marks the start of its interval.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import pyarrow as pa
+
+UTC_MICROS = pa.timestamp("us", tz="UTC")
+
+# What a source parser yields: one row per sample at the source's native frequency.
+SAMPLE_COLUMNS = ["station_id", "time", "wind_speed_ms", "wind_dir_deg", "wind_gust_ms", "raw_ref"]
+
+# A payload line or value a parser could not turn into a sample, kept for the quarantine.
+REJECT_COLUMNS = ["station_id", "raw_ref", "line_no", "raw_text", "reason"]
+
+# The curated measurement table (silver): one row per station and interval.
+MEASUREMENT_SCHEMA = pa.schema(
+    [
+        pa.field("station_id", pa.string(), nullable=False),
+        pa.field("time", UTC_MICROS, nullable=False),
+        pa.field("wind_speed_ms", pa.float64(), nullable=False),
+        pa.field("wind_dir_deg", pa.float64()),
+        pa.field("wind_gust_ms", pa.float64()),
+        pa.field("n_samples", pa.int32(), nullable=False),
+        pa.field("source", pa.string(), nullable=False),
+        pa.field("raw_ref", pa.string(), nullable=False),
+        pa.field("ingested_at", UTC_MICROS, nullable=False),
+    ]
+)
+MEASUREMENT_COLUMNS = MEASUREMENT_SCHEMA.names
+MEASUREMENT_VALUE_COLUMNS = ["wind_speed_ms", "wind_dir_deg", "wind_gust_ms", "n_samples"]
+
+# Rejected rows with the check that failed (one row per rejected row and reason).
+QUARANTINE_SCHEMA = pa.schema(
+    [
+        pa.field("station_id", pa.string(), nullable=False),
+        pa.field("time", UTC_MICROS),
+        pa.field("wind_speed_ms", pa.float64()),
+        pa.field("wind_dir_deg", pa.float64()),
+        pa.field("wind_gust_ms", pa.float64()),
+        pa.field("n_samples", pa.int32()),
+        pa.field("reason", pa.string(), nullable=False),
+        pa.field("stage", pa.string(), nullable=False),  # parse | resample | validate
+        pa.field("line_no", pa.int64()),
+        pa.field("raw_text", pa.string()),
+        pa.field("source", pa.string(), nullable=False),
+        pa.field("raw_ref", pa.string()),
+        pa.field("ingested_at", UTC_MICROS, nullable=False),
+    ]
+)
+QUARANTINE_COLUMNS = QUARANTINE_SCHEMA.names
+
+
+def empty_samples() -> pd.DataFrame:
+    """An empty sample frame with the parser output dtypes."""
+    return pd.DataFrame(
+        {
+            "station_id": pd.Series([], dtype="string"),
+            "time": pd.Series([], dtype="datetime64[us, UTC]"),
+            "wind_speed_ms": pd.Series([], dtype="float64"),
+            "wind_dir_deg": pd.Series([], dtype="float64"),
+            "wind_gust_ms": pd.Series([], dtype="float64"),
+            "raw_ref": pd.Series([], dtype="string"),
+        }
+    )
+
+
+def empty_rejects() -> pd.DataFrame:
+    """An empty reject frame with the parser output dtypes."""
+    return pd.DataFrame(
+        {
+            "station_id": pd.Series([], dtype="string"),
+            "raw_ref": pd.Series([], dtype="string"),
+            "line_no": pd.Series([], dtype="Int64"),
+            "raw_text": pd.Series([], dtype="string"),
+            "reason": pd.Series([], dtype="string"),
+        }
+    )

@@ -24,7 +24,7 @@ TMY3_FILES = {  # station id -> file inside the pvlib wheel
     "sand_point": "pvlib/data/703165TY.csv",
 }
 MAST_FILE = "brightwind/demo_datasets/demo_data.csv"
-MAST_COLUMNS = ["Timestamp", "Spd80mN", "Spd80mNMax", "Dir78mS"]
+MAST_COLUMNS = ["Timestamp", "Spd80mN", "Spd80mNMax", "Dir38mS"]
 
 
 def download_wheel(requirement: str, dest: Path) -> Path:
@@ -68,7 +68,7 @@ def write_csv(path: Path, rows: list[dict[str, str]]) -> None:
 
 
 def mast_subset(raw: bytes) -> bytes:
-    """Keep the north 80 m anemometer, its gust and the 78 m vane of the demo mast, as gzip CSV."""
+    """Keep the north 80 m anemometer, its gust and the 38 m vane of the demo mast, as gzip CSV."""
     reader = csv.DictReader(io.StringIO(raw.decode("utf-8-sig")))
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")

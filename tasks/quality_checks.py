@@ -20,15 +20,6 @@ from windcast.config import QualitySettings
 GOOD, UNKNOWN, SUSPECT, FAIL, MISSING = 1, 2, 3, 4, 9
 QARTOD_CHECKS = ("flat_line_speed", "flat_line_direction", "spike", "rate_of_change")
 
-# Thresholds QualitySettings does not carry (yet); a field of the same name on QualitySettings wins.
-EXTRA_QUALITY_DEFAULTS = {
-    "flat_line_calm_fail_hours": 48.0,  # an exactly constant "calm" this long is a sensor reading zero
-    "rate_of_change_suspect_ms_per_h": 10.0,
-    "direction_flat_line_suspect_hours": 12.0,
-    "direction_flat_line_fail_hours": 24.0,  # vanes report in 10° steps at many stations
-    "direction_flat_line_tolerance_deg": 0.5,
-    "direction_flat_line_min_speed_ms": 3.0,  # below this a vane may legitimately sit still
-}
 assert (GOOD, UNKNOWN, SUSPECT, FAIL, MISSING) == (
     QartodFlags.GOOD,
     QartodFlags.UNKNOWN,
@@ -36,11 +27,6 @@ assert (GOOD, UNKNOWN, SUSPECT, FAIL, MISSING) == (
     QartodFlags.FAIL,
     QartodFlags.MISSING,
 )
-
-
-def quality_setting(quality: QualitySettings, name: str) -> float:
-    """A threshold from QualitySettings, or its local default while the field does not exist there."""
-    return float(getattr(quality, name) if hasattr(quality, name) else EXTRA_QUALITY_DEFAULTS[name])
 
 
 def grid_slots(times: pd.Series, freq: str) -> np.ndarray:
@@ -61,7 +47,7 @@ def grid_slots(times: pd.Series, freq: str) -> np.ndarray:
 
 
 def window_slots(hours: float, freq: str, name: str) -> int:
-    """How many grid intervals a duration in hours spans (at least one)."""
+    """How many whole grid intervals a duration in hours spans; ValueError if not even one."""
     step_h = pd.Timedelta(pd.tseries.frequencies.to_offset(freq)) / pd.Timedelta("1h")
     slots = int(hours / step_h)
     if slots < 1:
@@ -136,7 +122,7 @@ def qartod_flags(
     despiked = np.where(spike == FAIL, np.nan, speed)
     rate = rate_of_change_flags(
         despiked,
-        quality_setting(quality, "rate_of_change_suspect_ms_per_h") * step_h,
+        quality.rate_of_change_suspect_ms_per_h * step_h,
         quality.rate_of_change_ms_per_h * step_h,
     )
     flat_speed = _flat_line_speed_flags(speed, quality, freq)
@@ -168,12 +154,12 @@ def _flat_line_direction_flags(
     direction: np.ndarray, speed: np.ndarray, quality: QualitySettings, freq: str
 ) -> np.ndarray:
     """Stuck vane: direction flat while the wind blows; light-wind hours are not tested."""
-    windy = speed >= quality_setting(quality, "direction_flat_line_min_speed_ms")
+    windy = speed >= quality.direction_flat_line_min_speed_ms
     flags = flat_line_flags(
         np.where(windy, direction, np.nan),
         _slots_of(quality, "direction_flat_line_suspect_hours", freq),
         _slots_of(quality, "direction_flat_line_fail_hours", freq),
-        quality_setting(quality, "direction_flat_line_tolerance_deg"),
+        quality.direction_flat_line_tolerance_deg,
     )
     flags[~windy & ~np.isnan(direction)] = UNKNOWN
     return flags
@@ -181,7 +167,7 @@ def _flat_line_direction_flags(
 
 def _slots_of(quality: QualitySettings, name: str, freq: str) -> int:
     """Grid intervals spanned by the duration setting `name` (hours)."""
-    return window_slots(quality_setting(quality, name), freq, name)
+    return window_slots(getattr(quality, name), freq, name)
 
 
 def _steady_runs(values: np.ndarray, min_steps: int, tolerance: float) -> np.ndarray:

@@ -131,15 +131,29 @@ class QualitySettings(_Frozen):
     )
     speed_min_ms: float = 0.0
     speed_max_ms: float = 75.0
-    flat_line_suspect_hours: float = Field(3.0, gt=0)
-    flat_line_fail_hours: float = Field(6.0, gt=0)
-    flat_line_tolerance_ms: float = Field(0.01, ge=0)
+    flat_line_suspect_hours: float = Field(4.0, gt=0)
+    flat_line_fail_hours: float = Field(8.0, gt=0)
+    flat_line_tolerance_ms: float = Field(0.01, gt=0, description="ioos-qc tests range < tolerance")
     flat_line_min_speed_ms: float = Field(
         0.5, ge=0, description="calm spells below this speed are not called a stuck sensor"
     )
+    flat_line_calm_fail_hours: float = Field(
+        48.0, gt=0, description="an exactly constant calm this long is a sensor reading zero"
+    )
     spike_suspect_ms: float = Field(8.0, gt=0)
     spike_fail_ms: float = Field(15.0, gt=0)
-    rate_of_change_ms_per_h: float = Field(15.0, gt=0, description="step test threshold")
+    rate_of_change_suspect_ms_per_h: float = Field(10.0, gt=0)
+    rate_of_change_ms_per_h: float = Field(
+        15.0, gt=0, description="step test fail threshold (per hour; raise it for sub-hourly frequencies)"
+    )
+    direction_flat_line_suspect_hours: float = Field(12.0, gt=0)
+    direction_flat_line_fail_hours: float = Field(
+        24.0, gt=0, description="stuck vane; many stations report direction in 10 degree steps"
+    )
+    direction_flat_line_tolerance_deg: float = Field(0.5, gt=0)
+    direction_flat_line_min_speed_ms: float = Field(
+        3.0, ge=0, description="below this speed a vane may legitimately sit still"
+    )
 
 
 class PipelineConfig(_Frozen):

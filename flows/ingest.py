@@ -19,4 +19,4 @@ def ingest_flow(config: PipelineConfig) -> dict[str, dict]:
         published = publish_validation_summary.submit(curation)
         chains[station.id] = [refs, curation, published, write_store.submit(config, curation, refs)]
     reports = collect_station_results(chains, "ingest")
-    return {sid: report.as_dict() for sid, report in reports.items()}
+    return {sid: values[-1].as_dict() for sid, values in reports.items()}

@@ -27,9 +27,50 @@ def _ingest(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train(args: argparse.Namespace) -> int:
+    from flows.train import train_flow
+
+    config = _config_from(args)
+    summaries = train_flow(config=config)
+    for s in summaries:
+        print(f"{s['kind']:<5} {'+'.join(s['station_ids']):<24} {s['epochs']:>3} epochs {s['seconds']:7.1f} s  "
+              f"versions {s['versions']}  val RMSE {s['metrics'].get('val_rmse_ms', float('nan')):.3f} m/s")
+    print(f"\nregistry: {config.data_dir / 'registry'}")
+    return 0
+
+
+def _backtest(args: argparse.Namespace) -> int:
+    from flows.backtest import backtest_flow
+
+    config = _config_from(args)
+    results = backtest_flow(config=config)
+    for result in results.values():
+        print_backtest(result)
+    print(f"backtests: {config.data_dir / 'backtests'}\nmetrics:   {config.data_dir / 'metrics'}")
+    return 0
+
+
+def print_backtest(result: dict) -> None:
+    """The per-lead skill table of one station's backtest, as printed by the CLI."""
+    leads = [1, 2, 3, 6, 12, 18, 24]
+    print(f"\n{result['station_id']}: {result['n_origins']} test origins (run {result['run_id']})")
+    print(f"{'model':<18} {'RMSE m/s':>8} {'mean skill':>10} " + " ".join(f"{h:>5}h" for h in leads))
+    for model, rmse in sorted(result["rmse_ms"].items(), key=lambda kv: kv[1]):
+        skill = result["skill_by_lead"][model]
+        cells = " ".join(f"{skill[h - 1]:+6.3f}" for h in leads if h <= len(skill))
+        print(f"{model:<18} {rmse:8.3f} {sum(skill) / len(skill):+10.3f} {cells}")
+    print(f"decision: {result['decision']}")
+
+
 def _run(args: argparse.Namespace) -> int:
-    # Until the training and forecasting stages land, the main job is ingestion.
-    return _ingest(args)
+    from flows.pipeline import pipeline_flow
+
+    config = _config_from(args)
+    outcome = pipeline_flow(config=config)
+    for result in outcome["backtest"].values():
+        print_backtest(result)
+    print(f"\noutputs under {config.data_dir}: measurements/ quarantine/ registry/ backtests/ metrics/")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,7 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     for name, func, help_text in [
         ("ingest", _ingest, "fetch, validate and store measurements"),
-        ("run", _run, "run the main job (the embedded sample when no --config is given)"),
+        ("train", _train, "train the configured networks and register them"),
+        ("backtest", _backtest, "score networks and baselines on the same origins and apply the promotion gate"),
+        ("run", _run, "run the main job: ingest, train, backtest (the embedded sample by default)"),
     ]:
         cmd = sub.add_parser(name, help=help_text)
         cmd.add_argument("--config", type=Path, default=SAMPLE_CONFIG, help="pipeline YAML (default: the sample)")

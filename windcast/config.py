@@ -156,6 +156,47 @@ class QualitySettings(_Frozen):
     )
 
 
+class TrainingSettings(_Frozen):
+    """Which networks to train and how (plain values; models.training.ForecasterConfig is built from them)."""
+
+    kinds: list[Literal["gru", "lstm", "rnn"]] = Field(default_factory=lambda: ["gru", "lstm"])
+    lookback_steps: int = Field(168, ge=1)
+    horizon_steps: int = Field(24, ge=1)
+    hidden_size: int = Field(64, ge=1)
+    num_layers: int = Field(1, ge=1)
+    dropout: float = Field(0.0, ge=0, lt=1)
+    quantiles: list[float] = Field(default_factory=list, description="e.g. [0.1, 0.5, 0.9]; [] = point")
+    autoregressive: bool = False
+    n_members: int = Field(1, ge=1, description="seed ensemble size")
+    max_epochs: int = Field(30, ge=1)
+    patience: int = Field(5, ge=0)
+    batch_size: int = Field(256, ge=1)
+    learning_rate: float = Field(3e-3, gt=0)
+    seed: int = 0
+    device: Literal["auto", "cuda", "mps", "cpu"] = "auto"
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
+    multi_station: bool = Field(False, description="one model over all stations instead of one per station")
+
+
+class BacktestSettings(_Frozen):
+    """The rolling-origin protocol every model is scored with."""
+
+    train_fraction: float = Field(0.7, gt=0, lt=1)
+    val_fraction: float = Field(0.1, gt=0, lt=1)
+    step_hours: int = Field(6, ge=1, description="hours between forecast origins")
+    refit_every_origins: int | None = Field(
+        None, ge=1, description="baselines refit on an expanding window every k origins (None: fit once)"
+    )
+
+    @model_validator(mode="after")
+    def _room_for_test(self) -> BacktestSettings:
+        if self.train_fraction + self.val_fraction >= 1:
+            raise ValueError(
+                f"train_fraction {self.train_fraction} + val_fraction {self.val_fraction} leave no test period"
+            )
+        return self
+
+
 class PipelineConfig(_Frozen):
     """Everything a windcast run needs: stations, frequency and where the data lives."""
 
@@ -165,6 +206,8 @@ class PipelineConfig(_Frozen):
     http: HttpSettings = HttpSettings()
     resample: ResampleSettings = ResampleSettings()
     quality: QualitySettings = QualitySettings()
+    training: TrainingSettings = TrainingSettings()
+    backtest: BacktestSettings = BacktestSettings()
 
     @field_validator("frequency")
     @classmethod

@@ -54,6 +54,41 @@ QUARANTINE_SCHEMA = pa.schema(
 QUARANTINE_COLUMNS = QUARANTINE_SCHEMA.names
 
 
+# One row per (run, station, model, origin, lead time) of a backtest (hive: station_id=/run_id=).
+BACKTEST_SCHEMA = pa.schema(
+    [
+        pa.field("station_id", pa.string(), nullable=False),
+        pa.field("run_id", pa.string(), nullable=False),
+        pa.field("run_at", UTC_MICROS, nullable=False),
+        pa.field("model", pa.string(), nullable=False),  # gru, lstm, rnn, persistence, seasonal_naive, ...
+        pa.field("model_version", pa.int32(), nullable=False),
+        pa.field("origin_time", UTC_MICROS, nullable=False),  # start of the last observed interval
+        pa.field("target_time", UTC_MICROS, nullable=False),
+        pa.field("horizon_h", pa.int32(), nullable=False),
+        pa.field("y_true", pa.float64(), nullable=False),
+        pa.field("y_pred", pa.float64(), nullable=False),  # the median for quantile models
+        pa.field("p10", pa.float64()),
+        pa.field("p50", pa.float64()),
+        pa.field("p90", pa.float64()),
+    ]
+)
+
+# One row per (run, station, model, lead time, metric); horizon_h 0 is the overall value (hive: station_id=/run_id=).
+METRIC_SCHEMA = pa.schema(
+    [
+        pa.field("station_id", pa.string(), nullable=False),
+        pa.field("run_id", pa.string(), nullable=False),
+        pa.field("run_at", UTC_MICROS, nullable=False),
+        pa.field("model", pa.string(), nullable=False),
+        pa.field("model_version", pa.int32(), nullable=False),
+        pa.field("horizon_h", pa.int32(), nullable=False),
+        pa.field("metric", pa.string(), nullable=False),  # mae, rmse, bias, skill, pinball_pNN, coverage_p10_p90
+        pa.field("value", pa.float64()),
+        pa.field("n_origins", pa.int32(), nullable=False),
+    ]
+)
+
+
 def empty_samples() -> pd.DataFrame:
     """An empty sample frame with the parser output dtypes."""
     return pd.DataFrame(

@@ -103,20 +103,21 @@ def _read_csv(payload: Payload, sep: str) -> tuple[pd.DataFrame, list[int], list
     first = next(i for i, line in enumerate(lines) if line.strip())
     header = [h.strip() for h in next(csv.reader([lines[first]], delimiter=sep))]
     rows, line_no, raw_text, reason = [], [], [], []
-    for idx in range(first + 1, len(lines)):
-        line = lines[idx]
-        if not line.strip():
+    data_lines = lines[first + 1 :]
+    # one reader over all lines (a reader per line costs more than the parsing); quoted fields cannot span lines
+    for idx, (line, fields) in enumerate(zip(data_lines, csv.reader(data_lines, delimiter=sep)), start=first + 2):
+        if not fields or not line.strip():
             continue
-        fields = next(csv.reader([line], delimiter=sep))
-        line_no.append(idx + 1)
+        line_no.append(idx)
         raw_text.append(line)
         if len(fields) != len(header):
             reason.append(f"{REASON_PARSE_ERROR}: expected {len(header)} fields, got {len(fields)}")
             fields = [""] * len(header)
         else:
             reason.append(None)
-        rows.append([f.strip() for f in fields])
+        rows.append(fields)
     table = pd.DataFrame(rows, columns=header, dtype=object) if rows else pd.DataFrame(columns=header)
+    table = table.apply(lambda col: col.str.strip()) if rows else table
     return table, line_no, raw_text, reason
 
 

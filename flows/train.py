@@ -1,0 +1,25 @@
+"""The train flow: for every station (or station group) and network kind, train -> register; then report."""
+
+from __future__ import annotations
+
+from prefect import flow
+
+from flows.outcomes import gather_station_results, raise_if_failed
+from tasks.training_tasks import publish_training_summary, train_model
+from windcast.config import PipelineConfig
+
+
+@flow(name="train", log_prints=True)
+def train_flow(config: PipelineConfig) -> list[dict]:
+    """Train every configured network kind per station group; a failed group does not lose the others."""
+    from tasks.training import training_groups
+
+    chains = {}
+    for group in training_groups(config):
+        for kind in config.training.kinds:
+            chains[f"{'+'.join(group)}/{kind}"] = [train_model.submit(config, group, kind)]
+    summaries, failures = gather_station_results(chains)
+    if summaries:
+        publish_training_summary([values[0] for values in summaries.values()])
+    raise_if_failed(failures, len(chains), "train")
+    return [vars(values[0]) for values in summaries.values()]

@@ -1,0 +1,209 @@
+"""Recurrent forecasters (GRU, LSTM, Elman RNN) with a direct multi-horizon head on the last hidden state.
+
+The head predicts a correction to a baseline and starts at zero. The baseline is the persistence-to-
+climatology blend `p + (1 - w_h) * (c_{t+h} - p)` when an anchor channel (the hour-of-day climatology) is
+given, with per-lead weights w_h learnt from exp(-h / tau); otherwise persistence p. So an untrained network
+is the reference forecasters must beat, and training moves away from it only where the data supports it.
+Optional quantile output keeps quantiles ordered by construction: a median plus cumulative softplus offsets.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+KINDS = {"gru": nn.GRU, "lstm": nn.LSTM, "rnn": nn.RNN}
+
+
+@dataclass
+class NetworkConfig:
+    """Hyperparameters of one recurrent forecaster (plain values only, so checkpoints can hold them)."""
+
+    kind: str = "gru"  # gru | lstm | rnn
+    n_features: int = 5  # F, input channels; channel `target_channel` is the scaled target
+    hidden_size: int = 64
+    num_layers: int = 1
+    dropout: float = 0.0  # between stacked layers and before the head
+    horizon_steps: int = 24  # H
+    quantiles: tuple[float, ...] = ()  # () -> point forecast (B, H); else (B, H, Q), must contain 0.5
+    autoregressive: bool = False  # roll one step at a time on its own predictions (the tutorials' way)
+    residual: bool = True  # predict the change from the last observed target value
+    target_channel: int = 0
+    cyclic_pairs: tuple[
+        tuple[int, int, float], ...
+    ] = ()  # (sin idx, cos idx, period steps), rolled in AR mode
+    n_members: int = 1  # seed ensemble size; members' outputs are averaged
+    anchor_channel: int = -1  # channel holding the hour-of-day climatology (scaled like the target); -1: none
+    anchor_period_steps: int = 24  # the anchor repeats with this period, so c_{t+h} = c_{t+h-period}
+    anchor_tau_steps: float = 12.0  # initial e-folding time of the blend weights
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"kind {self.kind!r} is not one of {sorted(KINDS)}")
+        for name in ("n_features", "hidden_size", "num_layers", "horizon_steps", "n_members"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)!r}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
+        if not -1 <= self.anchor_channel < self.n_features:
+            raise ValueError(f"anchor_channel {self.anchor_channel!r} is outside -1..{self.n_features - 1}")
+        if self.anchor_period_steps < 1 or not self.anchor_tau_steps > 0:
+            raise ValueError(
+                f"anchor_period_steps {self.anchor_period_steps!r} must be >= 1 and "
+                f"anchor_tau_steps {self.anchor_tau_steps!r} > 0"
+            )
+        if not 0 <= self.target_channel < self.n_features:
+            raise ValueError(f"target_channel {self.target_channel!r} is outside 0..{self.n_features - 1}")
+        q = tuple(float(v) for v in self.quantiles)
+        if q and (0.5 not in q or any(not 0 < v < 1 for v in q) or list(q) != sorted(set(q))):
+            raise ValueError(
+                f"quantiles {self.quantiles!r} must be strictly increasing in (0, 1) and contain 0.5"
+            )
+        self.quantiles = q
+        self.cyclic_pairs = tuple((int(s), int(c), float(p)) for s, c, p in self.cyclic_pairs)
+
+    @property
+    def n_outputs(self) -> int:
+        """Q: values per lead (1 for a point forecast)."""
+        return max(1, len(self.quantiles))
+
+    def to_dict(self) -> dict:
+        """Plain dict (lists instead of tuples) for a checkpoint."""
+        d = asdict(self)
+        d["quantiles"] = list(self.quantiles)
+        d["cyclic_pairs"] = [list(p) for p in self.cyclic_pairs]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> NetworkConfig:
+        """Rebuild from `to_dict` output."""
+        return cls(**d)
+
+
+def order_quantiles(raw: torch.Tensor, median_index: int) -> torch.Tensor:
+    """Monotone quantiles (..., Q) from raw outputs (..., Q): median plus cumulative softplus offsets."""
+    center = raw[..., median_index : median_index + 1]  # (..., 1)
+    up = center + torch.cumsum(F.softplus(raw[..., median_index + 1 :]), dim=-1)
+    down = center - torch.cumsum(F.softplus(raw[..., :median_index]).flip(-1), dim=-1).flip(-1)
+    return torch.cat([down, center, up], dim=-1)
+
+
+class RecurrentForecaster(nn.Module):
+    """Encoder (GRU | LSTM | RNN) + linear head on the last hidden state; direct or autoregressive."""
+
+    def __init__(self, config: NetworkConfig):
+        super().__init__()
+        self.config = config
+        c = config
+        self.encoder = KINDS[c.kind](
+            c.n_features,
+            c.hidden_size,
+            c.num_layers,
+            batch_first=True,
+            dropout=c.dropout if c.num_layers > 1 else 0.0,
+        )
+        self.drop = nn.Dropout(c.dropout)
+        steps = 1 if c.autoregressive else c.horizon_steps
+        self.head = nn.Linear(c.hidden_size, steps * c.n_outputs)
+        nn.init.zeros_(self.head.weight)  # start as the baseline: blend, persistence or (non-residual) zero
+        nn.init.zeros_(self.head.bias)
+        self._median = c.quantiles.index(0.5) if c.quantiles else 0
+        if c.anchor_channel >= 0:
+            w = torch.exp(-torch.arange(1, steps + 1, dtype=torch.float32) / c.anchor_tau_steps)  # (S,)
+            self.blend_logit = nn.Parameter(torch.logit(w.clamp(1e-4, 1 - 1e-4)))
+
+    def _baseline(self, level: torch.Tensor, anchor: torch.Tensor | None) -> torch.Tensor:
+        # level (B,), anchor (B, S) climatology at the target times -> (B, S) baseline in scaled units
+        if not self.config.residual:
+            return torch.zeros_like(level)[:, None]
+        if anchor is None:
+            return level[:, None]
+        return level[:, None] + (1 - torch.sigmoid(self.blend_logit)) * (anchor - level[:, None])
+
+    def _anchors(self, x: torch.Tensor) -> torch.Tensor | None:
+        # x (B, L, F) -> (B, H): the anchor channel at t+h, read one period back inside the history
+        c = self.config
+        if c.anchor_channel < 0:
+            return None
+        period, lookback = c.anchor_period_steps, x.shape[1]
+        if lookback < period:
+            raise ValueError(f"lookback {lookback} must be >= anchor_period_steps {period} to read c_(t+h)")
+        idx = lookback - period + torch.arange(c.horizon_steps, device=x.device) % period  # (H,)
+        return x[:, idx, c.anchor_channel]
+
+    def _shape_out(self, raw: torch.Tensor, base: torch.Tensor) -> torch.Tensor:
+        # raw (B, S, Q), base (B, S) -> (B, S, Q) forecasts in scaled units
+        if self.config.quantiles:
+            raw = order_quantiles(raw, self._median)
+        return raw + base[..., None]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Forecast (B, H) or (B, H, Q) in scaled target units from history x (B, L, F)."""
+        c = self.config
+        out, state = self.encoder(x)  # out (B, L, hidden)
+        level = x[:, -1, c.target_channel]  # (B,) last observed target
+        anchors = self._anchors(x)  # (B, H) or None
+        if not c.autoregressive:
+            raw = self.head(self.drop(out[:, -1])).view(x.shape[0], c.horizon_steps, c.n_outputs)  # (B, H, Q)
+            y = self._shape_out(raw, self._baseline(level, anchors))
+        else:
+            y = self._roll(out[:, -1], state, x[:, -1], level, anchors)  # (B, H, Q)
+        return y if c.quantiles else y[..., 0]
+
+    def _roll(self, h, state, last_x: torch.Tensor, level: torch.Tensor, anchors) -> torch.Tensor:
+        # h (B, hidden), last_x (B, F), anchors (B, H) | None -> (B, H, Q); feeds its median back
+        c = self.config
+        steps, x_t = [], last_x
+        for step in range(c.horizon_steps):
+            anchor = None if anchors is None else anchors[:, step : step + 1]  # (B, 1)
+            raw = self.head(self.drop(h)).view(-1, 1, c.n_outputs)  # (B, 1, Q)
+            y_t = self._shape_out(raw, self._baseline(level, anchor))[:, 0]  # (B, Q)
+            steps.append(y_t)
+            if step + 1 == c.horizon_steps:
+                break
+            level = y_t[:, self._median]
+            x_t = self._next_input(x_t, level, None if anchor is None else anchor[:, 0])
+            out, state = self.encoder(x_t[:, None, :], state)  # out (B, 1, hidden)
+            h = out[:, -1]
+        return torch.stack(steps, dim=1)
+
+    def _next_input(self, x_t: torch.Tensor, level: torch.Tensor, anchor: torch.Tensor | None = None):
+        # x_t (B, F) -> (B, F): target <- prediction, anchor <- its value at the new row, calendar pairs
+        # advanced one step, other channels (direction, gust) held at their last observed values
+        cols = list(x_t.unbind(dim=1))
+        cols[self.config.target_channel] = level
+        if anchor is not None:
+            cols[self.config.anchor_channel] = anchor
+        for i_sin, i_cos, period in self.config.cyclic_pairs:
+            a = 2 * math.pi / period
+            s, co = cols[i_sin], cols[i_cos]
+            cols[i_sin], cols[i_cos] = s * math.cos(a) + co * math.sin(a), co * math.cos(a) - s * math.sin(a)
+        return torch.stack(cols, dim=1)
+
+
+class ForecastEnsemble(nn.Module):
+    """`n_members` forecasters trained from different seeds; forecast = their mean (keeps quantile order)."""
+
+    def __init__(self, config: NetworkConfig):
+        super().__init__()
+        self.config = config
+        self.members = nn.ModuleList(RecurrentForecaster(config) for _ in range(config.n_members))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Mean forecast (B, H) or (B, H, Q) of the members from history x (B, L, F)."""
+        return torch.stack([m(x) for m in self.members], dim=0).mean(dim=0)
+
+
+def forecast_loss(
+    pred: torch.Tensor, target: torch.Tensor, quantiles: tuple[float, ...] = ()
+) -> torch.Tensor:
+    """Mean squared error for points (B, H); mean pinball loss for quantiles (B, H, Q); target (B, H)."""
+    if not quantiles:
+        return F.mse_loss(pred, target)
+    q = torch.tensor(quantiles, dtype=pred.dtype, device=pred.device)  # (Q,)
+    err = target[..., None] - pred  # (B, H, Q)
+    return torch.maximum(q * err, (q - 1) * err).mean()

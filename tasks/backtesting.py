@@ -1,0 +1,202 @@
+"""Backtest a station's networks and baselines on the same origins, write the results, apply the promotion gate.
+
+Plain functions (tested directly); ``tasks/backtest_tasks.py`` wraps them as Prefect tasks.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from models.backtest import HourlyGrid, best_model, decide_promotion, overall_rmse, run_backtest, split_origins
+from models.baselines import BASELINES
+from models.checkpoint import load_checkpoint
+from models.training import predict
+from models.windows import Cutoffs
+from tasks import registry, store as st
+from tasks.training import checkpoint_path, station_cutoffs
+from windcast.config import PipelineConfig
+from windcast.schemas import BACKTEST_SCHEMA, METRIC_SCHEMA
+
+PARAMS_FILE = "params.json"
+
+
+@dataclass
+class StationBacktest:
+    """What a station's backtest found and decided, small enough for artifacts and task results."""
+
+    station_id: str
+    run_id: str
+    n_origins: int
+    rmse_ms: dict[str, float]  # model label -> overall RMSE on the test origins
+    rmse_by_lead: dict[str, list[float]]  # model label -> RMSE per lead time 1..H
+    skill_by_lead: dict[str, list[float]]  # model label -> skill per lead time 1..H
+    champion: dict
+    decision: str
+    cutoffs: dict[str, str] = field(default_factory=dict)
+
+
+def load_grid(config: PipelineConfig, station_id: str) -> tuple[pd.DataFrame, HourlyGrid]:
+    """The station's curated measurements and their regular hourly grid."""
+    from models.backtest import to_hourly_grid
+
+    frame = st.read_measurements(st.Store(config.data_dir), station_id)
+    if frame.empty:
+        raise ValueError(f"station {station_id!r}: no curated measurements to backtest; ingest first")
+    return frame, to_hourly_grid(frame, config.frequency)
+
+
+def register_baselines(
+    config: PipelineConfig, station_id: str, grid: HourlyGrid, cutoffs: Cutoffs, val_origins: np.ndarray
+) -> dict[str, registry.ModelVersion]:
+    """Fit every baseline on the training/validation part; register a new version only when its params change."""
+    store = st.Store(config.data_dir)
+    horizon = config.training.horizon_steps
+    train_mask = np.asarray(grid.times < cutoffs.train_end)
+    versions = {}
+    for name, baseline in BASELINES.items():
+        params = baseline.fit(grid.times, grid.speed, train_mask, val_origins, horizon)
+        existing = registry.list_versions(store, station_id, name)
+        if existing and _read_params(existing[-1]) == params:
+            versions[name] = existing[-1]
+            continue
+        meta = {"cutoffs": cutoffs.to_dict(), "params": params}
+        write = lambda folder, p=params: (folder / PARAMS_FILE).write_text(json.dumps(p))  # noqa: E731
+        versions[name] = registry.register(store, station_id, name, write, meta)
+    return versions
+
+
+def _read_params(version: registry.ModelVersion) -> dict:
+    return json.loads((version.path / PARAMS_FILE).read_text())
+
+
+def network_versions(config: PipelineConfig, station_id: str) -> dict[str, registry.ModelVersion]:
+    """The newest registered version of every configured network kind (the challengers)."""
+    store = st.Store(config.data_dir)
+    latest = {}
+    for kind in config.training.kinds:
+        versions = registry.list_versions(store, station_id, kind)
+        if versions:
+            latest[kind] = versions[-1]
+    return latest
+
+
+def make_predictor(
+    version: registry.ModelVersion, frame: pd.DataFrame, grid: HourlyGrid, test_start: pd.Timestamp, horizon: int
+):
+    """A batched predictor for a registered model; refuses a network that trained or validated on test data."""
+    if version.kind in BASELINES:
+        params = _read_params(version)
+        baseline = BASELINES[version.kind]
+        return lambda origins: baseline.predict(grid.times, grid.speed, origins, horizon, params)
+    forecaster, meta = load_checkpoint(checkpoint_path(version))
+    used_until = max(pd.Timestamp(c["val_end"]) for c in meta["extra"]["cutoffs"].values())
+    if used_until > test_start:
+        raise ValueError(
+            f"station {version.station_id!r}: {version.label} used data up to {used_until} for training or "
+            f"early stopping, after the test period's start {test_start}; retrain it before backtesting"
+        )
+    return lambda origins: predict(forecaster, frame, grid.times[origins])
+
+
+def backtest_station(config: PipelineConfig, station_id: str, run_id: str) -> StationBacktest:
+    """Score the challengers, the current champion and every baseline on the same test origins; promote."""
+    store = st.Store(config.data_dir)
+    frame, grid = load_grid(config, station_id)
+    cutoffs = station_cutoffs(frame, config.backtest)
+    lookback, horizon = config.training.lookback_steps, config.training.horizon_steps
+    val_origins, test_origins = split_origins(grid, cutoffs, lookback, horizon, config.backtest.step_hours)
+    if len(test_origins) == 0:
+        raise ValueError(
+            f"station {station_id!r}: no test origin has {lookback} h of history and {horizon} h of targets "
+            f"after {cutoffs.val_end}"
+        )
+    baselines = register_baselines(config, station_id, grid, cutoffs, val_origins)
+    challengers = network_versions(config, station_id)
+    models = {v.label: v for v in [*baselines.values(), *challengers.values()]}
+    pointer = registry.read_champion(store, station_id)
+    if pointer is not None:
+        champ = registry.get_version(store, station_id, pointer["kind"], pointer["version"])
+        models.setdefault(champ.label, champ)
+    predictors = {label: make_predictor(v, frame, grid, cutoffs.val_end, horizon) for label, v in models.items()}
+    quantiles = tuple(config.training.quantiles) or None
+    result = run_backtest(
+        grid.times, grid.speed, test_origins, predictors, horizon, quantiles, baselines["persistence"].label
+    )
+    write_backtest(store, station_id, run_id, result, models)
+    champion, decision = promote(store, station_id, result.metrics, baselines, challengers, pointer, models)
+    metrics = result.metrics
+    by_lead = metrics[metrics["horizon_h"] > 0].sort_values("horizon_h")
+    return StationBacktest(
+        station_id=station_id,
+        run_id=run_id,
+        n_origins=len(test_origins),
+        rmse_ms={k: round(v, 4) for k, v in overall_rmse(metrics).items()},
+        rmse_by_lead=_per_lead(by_lead, "rmse"),
+        skill_by_lead=_per_lead(by_lead, "skill"),
+        champion=champion,
+        decision=decision,
+        cutoffs=cutoffs.to_dict(),
+    )
+
+
+def _per_lead(by_lead: pd.DataFrame, metric: str) -> dict[str, list[float]]:
+    rows = by_lead[by_lead["metric"] == metric]
+    return {str(m): g["value"].round(4).tolist() for m, g in rows.groupby("model", sort=False)}
+
+
+def promote(store, station_id, metrics, baselines, challengers, pointer, models) -> tuple[dict, str]:
+    """Apply the gate: the best challenger replaces the champion only if it beats it and the best baseline."""
+    scores = overall_rmse(metrics)
+    best_base = best_model(metrics, [v.label for v in baselines.values()])
+    champ_label = None if pointer is None else f"{pointer['kind']} v{pointer['version']}"
+    contenders = [v.label for v in challengers.values() if v.label != champ_label]
+    if contenders:
+        challenger = min(contenders, key=lambda label: scores[label])
+        decision = decide_promotion(
+            scores[challenger],
+            None if champ_label is None else scores[champ_label],
+            best_base,
+            challenger_name=challenger,
+            champion_name=champ_label,
+        )
+        winner, reason = decision.champion, decision.reason
+    elif champ_label is None or best_base[1] < scores[champ_label]:
+        winner = best_base[0]
+        reason = f"no network to promote; best baseline {best_base[0]} RMSE {best_base[1]:.3f} m/s is champion"
+    else:
+        winner, reason = champ_label, f"no new network; champion stays {champ_label}"
+    if winner != champ_label:
+        pointer = registry.set_champion(store, models[winner], reason, scores[winner])
+    return {k: v for k, v in pointer.items() if k != "history"}, reason
+
+
+def write_backtest(store: st.Store, station_id: str, run_id: str, result, models: dict) -> None:
+    """Write the run's forecasts to backtests/ and its metrics to metrics/ (one partition per station and run)."""
+    run_at = pd.Timestamp.now(tz="UTC").floor("us")
+    forecasts = _with_model_columns(result.forecasts, models)
+    metrics = _with_model_columns(result.metrics, models)
+    metrics["n_origins"] = len(result.origins)
+    for frame in (forecasts, metrics):
+        frame["run_id"] = run_id
+        frame["run_at"] = run_at
+        frame["station_id"] = station_id
+    for name, frame, schema in (("backtests", forecasts, BACKTEST_SCHEMA), ("metrics", metrics, METRIC_SCHEMA)):
+        for col in schema.names:
+            if col not in frame.columns:
+                frame[col] = np.nan
+        table = pa.Table.from_pandas(frame[schema.names], schema=schema, preserve_index=False)
+        folder = store.station_dir(store.root / name, station_id) / f"run_id={run_id}"
+        st.atomic_write_table(folder / st.PART_FILE, table.drop_columns(["station_id", "run_id"]))
+
+
+def _with_model_columns(frame: pd.DataFrame, models: dict) -> pd.DataFrame:
+    out = frame.copy()
+    labels = out["model"].astype(str)
+    out["model"] = labels.map(lambda label: models[label].kind)
+    out["model_version"] = labels.map(lambda label: models[label].version).astype("int32")
+    return out

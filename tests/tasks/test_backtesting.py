@@ -1,0 +1,120 @@
+"""The backtest stage on a real store and registry: outputs, the promotion gate, the leakage guard."""
+
+import numpy as np
+import pandas as pd
+import pyarrow.dataset as ds
+import pytest
+import torch
+
+from models.checkpoint import save_fit
+from tasks import registry, store as st
+from tasks.backtesting import backtest_station
+from tasks.training import forecaster_config, station_cutoffs, train_and_register
+from models.training import fit_forecaster
+from windcast.config import PipelineConfig
+
+
+def synthetic_station(hours: int, seed: int = 0) -> pd.DataFrame:
+    """An AR(1) wind with a diurnal cycle and a one-day gap."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(hours)
+    anomaly = np.zeros(hours)
+    for i in range(1, hours):
+        anomaly[i] = 0.9 * anomaly[i - 1] + rng.normal(0, 0.8)
+    speed = np.clip(7 + 2 * np.sin(2 * np.pi * t / 24) + anomaly, 0.2, None)
+    times = pd.date_range("2023-01-01", periods=hours, freq="h", tz="UTC")
+    frame = pd.DataFrame(
+        {
+            "station_id": "syn",
+            "time": times.as_unit("us"),
+            "wind_speed_ms": speed,
+            "wind_dir_deg": (200 + 30 * np.sin(t / 50)) % 360,
+            "wind_gust_ms": speed * 1.3,
+            "n_samples": 1,
+            "source": "file",
+            "raw_ref": "raw/syn/file/x.csv",
+            "ingested_at": pd.Timestamp("2024-01-01", tz="UTC"),
+        }
+    )
+    return frame.drop(index=range(1000, 1024)).reset_index(drop=True)
+
+
+@pytest.fixture
+def config(tmp_path):
+    cfg = PipelineConfig.model_validate(
+        {
+            "data_dir": str(tmp_path / "store"),
+            "stations": [{"id": "syn", "source": {"kind": "file", "path": str(tmp_path / "x.csv")}}],
+            "training": {"kinds": ["gru"], "lookback_steps": 48, "horizon_steps": 12, "max_epochs": 3},
+        }
+    )
+    st.merge_measurements(st.Store(cfg.data_dir), "syn", synthetic_station(24 * 90))
+    return cfg
+
+
+def register_untrained_gru(config: PipelineConfig) -> registry.ModelVersion:
+    """A network whose weights are freshly initialised: a deliberately worse challenger."""
+    frame = st.read_measurements(st.Store(config.data_dir), "syn")
+    cutoffs = {"syn": station_cutoffs(frame, config.backtest)}
+    fc = forecaster_config(config.training, "gru", config.backtest)
+    fit = fit_forecaster({"syn": frame}, fc.__class__(**{**vars(fc), "max_epochs": 1}), cutoffs)
+    torch.manual_seed(123)
+    for module in fit.forecaster.model.modules():
+        if hasattr(module, "reset_parameters") and module is not fit.forecaster.model:
+            module.reset_parameters()
+    return registry.register(
+        st.Store(config.data_dir), "syn", "gru", lambda folder: save_fit(folder / "model.pt", fit), {}
+    )
+
+
+def test_first_backtest_makes_the_best_baseline_champion_and_writes_outputs(config):
+    result = backtest_station(config, "syn", "run-1")
+    assert result.champion["kind"] == "blend"
+    assert set(result.rmse_ms) == {"persistence v1", "seasonal_naive v1", "climatology v1", "blend v1"}
+    assert result.rmse_ms["blend v1"] < result.rmse_ms["persistence v1"]
+
+    forecasts = ds.dataset(st.Store(config.data_dir).root / "backtests", partitioning="hive").to_table().to_pandas()
+    assert set(forecasts["model"]) == {"persistence", "seasonal_naive", "climatology", "blend"}
+    per_model = forecasts.groupby("model").size()
+    assert (per_model == result.n_origins * 12).all()  # every model on exactly the same origins and leads
+    assert sorted(forecasts["horizon_h"].unique()) == list(range(1, 13))
+    same = forecasts.groupby("model")["origin_time"].apply(lambda s: tuple(sorted(set(s))))
+    assert same.nunique() == 1
+    metrics = ds.dataset(st.Store(config.data_dir).root / "metrics", partitioning="hive").to_table().to_pandas()
+    overall = metrics[(metrics["horizon_h"] == 0) & (metrics["metric"] == "rmse")]
+    assert dict(zip(overall["model"], overall["value"].round(4), strict=True))["blend"] == result.rmse_ms["blend v1"]
+
+
+def test_a_worse_challenger_leaves_the_champion_unchanged(config):
+    backtest_station(config, "syn", "run-1")
+    before = registry.read_champion(st.Store(config.data_dir), "syn")
+    register_untrained_gru(config)
+    result = backtest_station(config, "syn", "run-2")
+    after = registry.read_champion(st.Store(config.data_dir), "syn")
+    assert (after["kind"], after["version"], after["promoted_at"]) == (
+        before["kind"], before["version"], before["promoted_at"],
+    )  # fmt: skip
+    assert result.rmse_ms["gru v1"] > result.rmse_ms["blend v1"]
+    assert result.decision.startswith("gru v1 RMSE") and "champion stays blend v1" in result.decision
+
+
+def test_a_trained_network_is_scored_and_gated(config):
+    summary = train_and_register(config, ["syn"], "gru")
+    assert summary.versions == {"syn": 1}
+    result = backtest_station(config, "syn", "run-1")
+    assert "gru v1" in result.rmse_ms
+    champion = registry.read_champion(st.Store(config.data_dir), "syn")
+    best = min(result.rmse_ms, key=result.rmse_ms.get)
+    assert f"{champion['kind']} v{champion['version']}" == best  # the gate keeps whichever scored best
+
+
+def test_a_network_that_saw_the_test_period_is_refused(config):
+    train_and_register(config, ["syn"], "gru")
+    more = synthetic_station(24 * 90, seed=1)
+    more = more[more["time"] < more["time"].min() + pd.Timedelta(days=60)]  # the backtest now sees less data
+    store = st.Store(config.data_dir)
+    for path in (store.measurements_dir).rglob("*.parquet"):
+        path.unlink()
+    st.merge_measurements(store, "syn", more)
+    with pytest.raises(ValueError, match=r"gru v1 used data up to .* after the test period's start"):
+        backtest_station(config, "syn", "run-1")

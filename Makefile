@@ -9,7 +9,7 @@ export PREFECT_HOME ?= $(CURDIR)/.prefect
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export DO_NOT_TRACK ?= 1
 
-.PHONY: venv run test lint ingest clean-store
+.PHONY: venv run test lint ingest train backtest ui clean-store
 
 venv: $(STAMP)
 
@@ -24,6 +24,16 @@ run: $(STAMP)
 
 ingest: $(STAMP)
 	$(VENV)/bin/windcast ingest --config data/sample/windcast.yaml
+
+train: $(STAMP)
+	$(VENV)/bin/windcast train --config data/sample/windcast.yaml
+
+backtest: $(STAMP)
+	$(VENV)/bin/windcast backtest --config data/sample/windcast.yaml
+
+# The Prefect UI on http://127.0.0.1:4200 over the same database `make run` wrote to (.prefect/).
+ui: $(STAMP)
+	$(VENV)/bin/prefect server start --host 127.0.0.1 --port 4200
 
 test: $(STAMP)
 	$(PY) -m pytest -q

@@ -1,10 +1,11 @@
-"""The main job: ingest -> train -> backtest (with the promotion gate), each stage a subflow."""
+"""The main job: ingest -> train -> backtest (with the promotion gate) -> forecast -> publish, as subflows."""
 
 from __future__ import annotations
 
 from prefect import flow
 
 from flows.backtest import backtest_flow, new_run_id
+from flows.forecast import forecast_flow
 from flows.ingest import ingest_flow
 from flows.outcomes import StationsFailed
 from flows.train import train_flow
@@ -19,6 +20,7 @@ def pipeline_flow(config: PipelineConfig) -> dict:
         "ingest": ingest_flow(config=config, return_state=True),
         "train": train_flow(config=config, return_state=True),
         "backtest": backtest_flow(config=config, run_id=run_id, return_state=True),
+        "forecast": forecast_flow(config=config, return_state=True),
     }
     failed = {name: state.message for name, state in stages.items() if not state.is_completed()}
     if failed:

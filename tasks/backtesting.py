@@ -100,7 +100,7 @@ def make_predictor(
             f"station {version.station_id!r}: {version.label} used data up to {used_until} for training or "
             f"early stopping, after the test period's start {test_start}; retrain it before backtesting"
         )
-    return lambda origins: predict(forecaster, frame, grid.times[origins])
+    return lambda origins: predict(forecaster, frame, grid.times[origins], station_id=version.station_id)
 
 
 def backtest_station(config: PipelineConfig, station_id: str, run_id: str) -> StationBacktest:

@@ -16,7 +16,7 @@ from tasks.artifact_keys import artifact_key
 from windcast.config import PipelineConfig, Station
 
 
-@task(name="fetch-raw", cache_policy=NO_CACHE, timeout_seconds=1800)
+@task(name="fetch-raw", cache_policy=NO_CACHE)
 def fetch_raw(config: PipelineConfig, station: Station) -> list[str]:
     """Fetch what is new for a station and keep every payload as received in raw/."""
     refs = ingest.fetch_to_raw(config, station, ingest.resolve_api_key(station))

@@ -54,10 +54,11 @@ def plot_rmse_and_skill(rmse_by_lead: Mapping[str, Sequence[float]], skill_by_le
                         title: str) -> bytes:
     """RMSE (left) and skill against persistence (right) by lead time, one line per model."""
     fig, (left, right) = plt.subplots(1, 2, figsize=(9.0, 3.4))
-    for i, (name, values) in enumerate(rmse_by_lead.items()):
-        left.plot(range(1, len(values) + 1), values, color=f"C{i}", label=name)
-    for i, (name, values) in enumerate(skill_by_lead.items()):
-        right.plot(range(1, len(values) + 1), values, color=f"C{i}", label=name)
+    names = sorted(set(rmse_by_lead) | set(skill_by_lead))  # one colour per model in both panels
+    for name, values in rmse_by_lead.items():
+        left.plot(range(1, len(values) + 1), values, color=f"C{names.index(name)}", label=name)
+    for name, values in skill_by_lead.items():
+        right.plot(range(1, len(values) + 1), values, color=f"C{names.index(name)}", label=name)
     right.axhline(0, color="black", linewidth=0.8)
     left.set_xlabel("lead time (h)")
     left.set_ylabel("RMSE (m/s)")
@@ -68,4 +69,38 @@ def plot_rmse_and_skill(rmse_by_lead: Mapping[str, Sequence[float]], skill_by_le
     for ax in (left, right):
         ax.grid(alpha=0.3)
     fig.suptitle(title, fontsize=10)
+    return _png(fig)
+
+
+def plot_forecast(history_times, history_ms, forecast_times, forecast_ms, p10=None, p90=None,
+                  title: str = "") -> bytes:
+    """Recent observations, the forecast and (when present) its P10-P90 interval."""
+    fig, ax = plt.subplots(figsize=FIGSIZE)
+    ax.plot(history_times, history_ms, color="black", linewidth=1.2, label="observed")
+    ax.plot(forecast_times, forecast_ms, color="C0", linewidth=1.8, label="forecast")
+    if p10 is not None and p90 is not None:
+        ax.fill_between(forecast_times, p10, p90, color="C0", alpha=0.25, label="P10-P90")
+    ax.set_ylabel("wind speed (m/s)")
+    ax.set_ylim(bottom=0)
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=7, loc="upper left")
+    ax.grid(alpha=0.3)
+    fig.autofmt_xdate()
+    return _png(fig)
+
+
+def plot_data_quality(coverage_by_day, quarantined_by_reason: Mapping[str, int], title: str) -> bytes:
+    """Share of expected intervals present per day (left) and quarantined rows by reason (right)."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9.0, 3.2), gridspec_kw={"width_ratios": [2, 1]})
+    left.plot(coverage_by_day.index, 100 * coverage_by_day.to_numpy(), color="C2", linewidth=0.8)
+    left.set_ylabel("coverage per day (%)")
+    left.set_ylim(0, 105)
+    left.grid(alpha=0.3)
+    reasons = list(quarantined_by_reason) or ["none"]
+    counts = [quarantined_by_reason.get(r, 0) for r in reasons]
+    right.barh(reasons, counts, color="C3")
+    right.set_xlabel("quarantined rows")
+    right.tick_params(axis="y", labelsize=7)
+    fig.suptitle(title, fontsize=10)
+    fig.autofmt_xdate()
     return _png(fig)

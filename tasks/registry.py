@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from tasks.store import Store, atomic_write_bytes
+from tasks.store import DIR_MODE, Store, atomic_write_bytes
 
 VERSION_RE = re.compile(r"^v(\d{4,})$")
 KIND_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
@@ -76,6 +76,7 @@ def register(
     folder = _kind_dir(store, station_id, kind)
     folder.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=folder, prefix=".staging-"))
+    staging.chmod(DIR_MODE)  # mkdtemp makes it 0700; the version folder must be as readable as any other
     try:
         write(staging)
         existing = list_versions(store, station_id, kind)

@@ -89,6 +89,7 @@ def train_and_register(
     fit = fit_forecaster(frames, forecaster_config(config.training, kind, config.backtest), cutoffs, callback)
     seconds = time.perf_counter() - started
     store = st.Store(config.data_dir)
+    member0 = [e for e in fit.history if e.member == 0]
     versions = {}
     for sid in station_ids:
         meta = {
@@ -100,10 +101,11 @@ def train_and_register(
             "feature_names": fit.feature_names,
             "metrics": _scalar_metrics(fit),
             "seconds": round(seconds, 2),
+            "train_loss": [e.train_loss for e in member0],
+            "val_loss": [e.val_loss for e in member0],
         }
         version = registry.register(store, sid, kind, lambda folder: save_fit(folder / CHECKPOINT_FILE, fit), meta)
         versions[sid] = version.version
-    member0 = [e for e in fit.history if e.member == 0]
     return TrainSummary(
         kind=kind,
         station_ids=station_ids,

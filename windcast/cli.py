@@ -62,6 +62,21 @@ def print_backtest(result: dict) -> None:
     print(f"decision: {result['decision']}")
 
 
+def _forecast(args: argparse.Namespace) -> int:
+    from flows.forecast import forecast_flow
+
+    config = _config_from(args)
+    print_forecasts(forecast_flow(config=config), config)
+    return 0
+
+
+def print_forecasts(results: dict, config: PipelineConfig) -> None:
+    """Where each station's forecast went, and whether it is stale."""
+    for sid, r in results.items():
+        flag = f"STALE: {r['stale_reason']}" if r["stale"] else "fresh"
+        print(f"{sid}: {r['model']} v{r['model_version']} -> {config.data_dir / r['path']} ({flag})")
+
+
 def _run(args: argparse.Namespace) -> int:
     from flows.pipeline import pipeline_flow
 
@@ -69,7 +84,11 @@ def _run(args: argparse.Namespace) -> int:
     outcome = pipeline_flow(config=config)
     for result in outcome["backtest"].values():
         print_backtest(result)
-    print(f"\noutputs under {config.data_dir}: measurements/ quarantine/ registry/ backtests/ metrics/")
+    print()
+    print_forecasts(outcome["forecast"], config)
+    print(f"\noutputs under {config.data_dir}: measurements/ quarantine/ registry/ backtests/ metrics/ forecasts/ "
+          "reports/")
+    print("see the run, its logs and artifacts in the Prefect UI: make ui, then open http://127.0.0.1:4200")
     return 0
 
 
@@ -81,6 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("ingest", _ingest, "fetch, validate and store measurements"),
         ("train", _train, "train the configured networks and register them"),
         ("backtest", _backtest, "score networks and baselines on the same origins and apply the promotion gate"),
+        ("forecast", _forecast, "forecast every station with its champion and publish the report"),
         ("run", _run, "run the main job: ingest, train, backtest (the embedded sample by default)"),
     ]:
         cmd = sub.add_parser(name, help=help_text)

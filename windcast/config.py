@@ -197,6 +197,19 @@ class BacktestSettings(_Frozen):
         return self
 
 
+class ForecastSettings(_Frozen):
+    """When a forecast counts as fresh, and how model health is watched."""
+
+    max_data_age_hours: float = Field(
+        3.0, gt=0, description="a forecast whose newest observation is older than this is marked stale"
+    )
+    health_window_days: float = Field(7.0, gt=0, description="realised error is measured over these days")
+    health_tolerance: float = Field(
+        1.25, gt=1, description="warn when realised RMSE exceeds the backtest RMSE by this factor"
+    )
+    health_min_forecasts: int = Field(24, ge=1, description="realised (forecast, observation) pairs needed")
+
+
 class PipelineConfig(_Frozen):
     """Everything a windcast run needs: stations, frequency and where the data lives."""
 
@@ -208,6 +221,7 @@ class PipelineConfig(_Frozen):
     quality: QualitySettings = QualitySettings()
     training: TrainingSettings = TrainingSettings()
     backtest: BacktestSettings = BacktestSettings()
+    forecast: ForecastSettings = ForecastSettings()
 
     @field_validator("frequency")
     @classmethod

@@ -89,6 +89,25 @@ METRIC_SCHEMA = pa.schema(
 )
 
 
+# One row per (station, issue, lead time) of a published forecast (hive: station_id=/issued_date=).
+FORECAST_SCHEMA = pa.schema(
+    [
+        pa.field("station_id", pa.string(), nullable=False),
+        pa.field("issued_at", UTC_MICROS, nullable=False),  # when the forecast was made
+        pa.field("origin_time", UTC_MICROS, nullable=False),  # start of the last observed interval used
+        pa.field("target_time", UTC_MICROS, nullable=False),  # start of the forecast interval
+        pa.field("horizon_h", pa.int32(), nullable=False),
+        pa.field("wind_speed_ms", pa.float64(), nullable=False),  # the point forecast (P50 for quantile models)
+        pa.field("p10", pa.float64()),
+        pa.field("p90", pa.float64()),
+        pa.field("model", pa.string(), nullable=False),
+        pa.field("model_version", pa.int32(), nullable=False),
+        pa.field("stale", pa.bool_(), nullable=False),  # the data was too old or gappy for a fresh forecast
+        pa.field("stale_reason", pa.string()),
+    ]
+)
+
+
 def empty_samples() -> pd.DataFrame:
     """An empty sample frame with the parser output dtypes."""
     return pd.DataFrame(

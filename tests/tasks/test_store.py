@@ -100,3 +100,10 @@ def test_no_temporary_file_is_left_and_readers_skip_strays(tmp_path):
     assert [p.name for p in folder.iterdir()] == ["part-0.parquet"]
     (folder / ".part-0.parquet.abc.tmp").write_bytes(b"PAR1 half a file")  # what a killed writer leaves
     assert len(st.read_measurements(store)) == 1
+
+
+def test_written_files_are_readable_by_other_users(tmp_path):
+    store = st.Store(tmp_path)
+    st.merge_measurements(store, "s1", curated(["2024-01-01T00:00Z"], [4]))
+    (path,) = tmp_path.rglob("*.parquet")
+    assert path.stat().st_mode & 0o777 == st.FILE_MODE  # as open() would give under the umask, not 0600

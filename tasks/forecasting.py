@@ -1,0 +1,142 @@
+"""Forecast each station with its champion from the latest complete history window; write forecasts/.
+
+Plain functions (tested directly); ``tasks/forecast_tasks.py`` wraps them as Prefect tasks.
+
+Freshness rule: the origin is the newest observed interval. If that interval is older than
+``forecast.max_data_age_hours`` before the issue time, or its history window has a gap, the forecast is marked
+``stale`` with the reason, and made from the newest origin whose whole history window exists: history is never
+invented. With no complete window at all, the station fails with a clear error.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from models.backtest import HourlyGrid
+from models.baselines import BASELINES
+from models.checkpoint import load_checkpoint
+from models.training import predict
+from tasks import registry, store as st
+from tasks.backtesting import PARAMS_FILE, load_grid
+from tasks.training import checkpoint_path
+from windcast.config import PipelineConfig
+from windcast.schemas import FORECAST_SCHEMA
+
+
+@dataclass
+class StationForecast:
+    """One station's forecast issue, with where it was written."""
+
+    station_id: str
+    rows: pd.DataFrame  # FORECAST_SCHEMA columns
+    path: str  # relative to the data directory
+    stale: bool
+    stale_reason: str | None
+
+
+def choose_origin(grid: HourlyGrid, lookback_steps: int, issued_at: pd.Timestamp, max_age_h: float):
+    """(origin index, stale reason or None): the newest interval with a gap-free history window."""
+    observed = np.isfinite(grid.speed)
+    if not observed.any():
+        raise ValueError("no observed interval to forecast from")
+    newest = int(np.flatnonzero(observed)[-1])
+    missing = np.concatenate([[0], np.cumsum(~observed)])
+    ends = np.arange(lookback_steps - 1, len(grid.speed))
+    complete = ends[missing[ends + 1] - missing[ends + 1 - lookback_steps] == 0]
+    if len(complete) == 0:
+        raise ValueError(f"no {lookback_steps}-hour gap-free history window anywhere in the data")
+    origin = int(complete[-1])
+    reasons = []
+    if origin != newest:
+        reasons.append(
+            f"the {lookback_steps} h before the newest observation {grid.times[newest]} have gaps; "
+            f"forecast from {grid.times[origin]} instead"
+        )
+    age_h = (issued_at - grid.times[origin]) / pd.Timedelta("1h")
+    if age_h > max_age_h:
+        reasons.append(f"its newest usable observation {grid.times[origin]} is {age_h:,.0f} h old (limit {max_age_h:g} h)")
+    return origin, "; ".join(reasons) or None
+
+
+def champion_forecast(store: st.Store, station_id: str, frame: pd.DataFrame, grid: HourlyGrid, origin: int,
+                      horizon: int) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None, registry.ModelVersion]:
+    """(point, p10, p90, version) from the station's champion at one origin."""
+    pointer = registry.read_champion(store, station_id)
+    if pointer is None:
+        raise ValueError(f"station {station_id!r} has no champion yet: run the backtest (windcast backtest) first")
+    version = registry.get_version(store, station_id, pointer["kind"], pointer["version"])
+    origins = np.array([origin])
+    if version.kind in BASELINES:
+        params = json.loads((version.path / PARAMS_FILE).read_text())
+        point = BASELINES[version.kind].predict(grid.times, grid.speed, origins, horizon, params)[0]
+        return point, None, None, version
+    forecaster, _ = load_checkpoint(checkpoint_path(version))
+    pred = predict(forecaster, frame, grid.times[origins], station_id=station_id)[0]
+    if pred.ndim == 1:
+        return pred, None, None, version
+    q = list(forecaster.quantiles)
+    lower = pred[:, q.index(0.1)] if 0.1 in q else None
+    upper = pred[:, q.index(0.9)] if 0.9 in q else None
+    return pred[:, q.index(0.5)], lower, upper, version
+
+
+def forecast_station(config: PipelineConfig, station_id: str, issued_at: pd.Timestamp) -> StationForecast:
+    """Forecast the next horizon for one station and append the issue to forecasts/."""
+    store = st.Store(config.data_dir)
+    frame, grid = load_grid(config, station_id)
+    horizon = config.training.horizon_steps
+    origin, stale_reason = choose_origin(
+        grid, config.training.lookback_steps, issued_at, config.forecast.max_data_age_hours
+    )
+    point, p10, p90, version = champion_forecast(store, station_id, frame, grid, origin, horizon)
+    leads = np.arange(1, len(point) + 1)
+    rows = pd.DataFrame(
+        {
+            "station_id": station_id,
+            "issued_at": issued_at,
+            "origin_time": grid.times[origin],
+            "target_time": grid.times[origin] + pd.to_timedelta(leads, unit="h"),
+            "horizon_h": leads.astype("int32"),
+            "wind_speed_ms": np.clip(point, 0, None),
+            "p10": p10 if p10 is not None else np.nan,
+            "p90": p90 if p90 is not None else np.nan,
+            "model": version.kind,
+            "model_version": version.version,
+            "stale": stale_reason is not None,
+            "stale_reason": stale_reason,
+        }
+    )
+    if not np.isfinite(rows["wind_speed_ms"]).all():
+        raise ValueError(f"station {station_id!r}: {version.label} produced a non-finite forecast")
+    path = write_forecast(store, station_id, rows)
+    return StationForecast(station_id, rows, path, stale_reason is not None, stale_reason)
+
+
+def write_forecast(store: st.Store, station_id: str, rows: pd.DataFrame) -> str:
+    """Write one issue as its own file (earlier issues are never rewritten); return its relative path."""
+    issued_at = pd.Timestamp(rows["issued_at"].iloc[0])
+    folder = store.station_dir(store.root / "forecasts", station_id) / f"issued_date={issued_at:%Y-%m-%d}"
+    path = folder / f"issue-{issued_at:%Y%m%dT%H%M%S%fZ}.parquet"
+    table = pa.Table.from_pandas(rows[FORECAST_SCHEMA.names], schema=FORECAST_SCHEMA, preserve_index=False)
+    st.atomic_write_table(path, table.drop_columns(["station_id"]))
+    return path.relative_to(store.root).as_posix()
+
+
+def read_forecasts(store: st.Store, station_id: str | None = None) -> pd.DataFrame:
+    """Every published forecast issue (one station or all)."""
+    import pyarrow.dataset as ds
+
+    root = store.root / "forecasts"
+    if station_id is not None:
+        root = store.station_dir(root, station_id)
+    if not root.exists():
+        return FORECAST_SCHEMA.empty_table().to_pandas()
+    frame = ds.dataset(root, format="parquet", partitioning="hive").to_table().to_pandas()
+    if station_id is not None:
+        frame["station_id"] = station_id
+    return frame.drop(columns=["issued_date"], errors="ignore")[FORECAST_SCHEMA.names]

@@ -1,0 +1,113 @@
+"""The per-station markdown report: forecast, skill by lead, training loss and data quality, plots embedded.
+
+Every plot is also saved under ``reports/<station>/`` in the data directory.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import pyarrow.dataset as ds
+
+from tasks import registry, store as st
+from tasks.forecasting import StationForecast
+from tasks.plots import markdown_image, plot_data_quality, plot_forecast, plot_loss_curves, plot_rmse_and_skill
+from windcast.config import PipelineConfig
+
+HISTORY_HOURS = 72
+
+
+def _save(store: st.Store, station_id: str, name: str, png: bytes) -> bytes:
+    st.atomic_write_bytes(store.station_dir(store.root / "reports", station_id, hive=False) / name, png)
+    return png
+
+
+def latest_metrics(store: st.Store, station_id: str) -> pd.DataFrame:
+    """The metrics rows of the station's most recent backtest run (empty before the first)."""
+    root = store.station_dir(store.root / "metrics", station_id)
+    if not root.exists():
+        return pd.DataFrame()
+    frame = ds.dataset(root, format="parquet", partitioning="hive").to_table().to_pandas()
+    frame["run_id"] = frame["run_id"].astype(str)
+    return frame[frame["run_id"] == frame["run_id"].max()]
+
+
+def forecast_plot(store: st.Store, result: StationForecast) -> bytes:
+    """Observations of the last days before the origin, with the forecast and its interval."""
+    measurements = st.read_measurements(store, result.station_id)
+    origin = result.rows["origin_time"].iloc[0]
+    recent = measurements[measurements["time"] > origin - pd.Timedelta(hours=HISTORY_HOURS)]
+    recent = recent[recent["time"] <= origin].set_index("time")["wind_speed_ms"]
+    grid = pd.date_range(origin - pd.Timedelta(hours=HISTORY_HOURS - 1), origin, freq="1h")
+    recent = recent.reindex(grid)  # gaps stay gaps in the plot too
+    rows = result.rows
+    has_interval = rows["p10"].notna().all() and rows["p90"].notna().all()
+    stale = " (STALE)" if result.stale else ""
+    title = f"{result.station_id}: {rows['model'].iloc[0]} v{rows['model_version'].iloc[0]} from {origin:%Y-%m-%d %H:%M} UTC{stale}"
+    return plot_forecast(
+        recent.index, recent.to_numpy(), rows["target_time"], rows["wind_speed_ms"],
+        rows["p10"] if has_interval else None, rows["p90"] if has_interval else None, title,
+    )  # fmt: skip
+
+
+def skill_plot(metrics: pd.DataFrame, station_id: str) -> bytes | None:
+    """RMSE and skill by lead of every model of the latest backtest."""
+    if metrics.empty:
+        return None
+    per_lead = metrics[metrics["horizon_h"] > 0].sort_values("horizon_h")
+    label = per_lead["model"] + " v" + per_lead["model_version"].astype(str)
+
+    def curves(metric: str) -> dict[str, list[float]]:
+        rows = per_lead[per_lead["metric"] == metric]
+        return {m: g["value"].tolist() for m, g in rows.groupby(label[rows.index], sort=False)}
+
+    return plot_rmse_and_skill(curves("rmse"), curves("skill"), f"{station_id}: latest backtest")
+
+
+def loss_plot(store: st.Store, station_id: str, kinds: list[str]) -> bytes | None:
+    """Loss curves of the newest version of every network kind."""
+    curves = {}
+    for kind in kinds:
+        versions = registry.list_versions(store, station_id, kind)
+        if versions:
+            meta = registry.read_meta(versions[-1])
+            if meta.get("train_loss"):
+                curves[versions[-1].label] = (meta["train_loss"], meta["val_loss"])
+    return plot_loss_curves(curves, f"{station_id}: training loss") if curves else None
+
+
+def quality_plot(store: st.Store, station_id: str, freq: str) -> bytes:
+    """Coverage per day and quarantined rows by reason."""
+    measurements = st.read_measurements(store, station_id)
+    per_day = measurements.set_index("time")["wind_speed_ms"].resample("1D").count()
+    expected = pd.Timedelta("1D") / pd.Timedelta(freq)
+    quarantine = st.read_quarantine(store, station_id)
+    by_reason = quarantine.groupby("reason")["n_samples"].apply(lambda s: int(s.fillna(1).sum())).to_dict()
+    return plot_data_quality(per_day / expected, by_reason, f"{station_id}: data quality")
+
+
+def forecast_report(config: PipelineConfig, result: StationForecast) -> str:
+    """Markdown with the forecast, skill, loss and quality plots embedded as data: URIs."""
+    store = st.Store(config.data_dir)
+    sid = result.station_id
+    rows = result.rows
+    metrics = latest_metrics(store, sid)
+    lines = [f"# windcast: {sid}", ""]
+    if result.stale:
+        lines += [f"> **STALE forecast:** {result.stale_reason}", ""]
+    lines += [
+        f"Issued {rows['issued_at'].iloc[0]:%Y-%m-%d %H:%M} UTC by **{rows['model'].iloc[0]} "
+        f"v{rows['model_version'].iloc[0]}** from the origin {rows['origin_time'].iloc[0]:%Y-%m-%d %H:%M} UTC; "
+        f"Parquet: `{result.path}`.",
+        "",
+        markdown_image(_save(store, sid, "forecast.png", forecast_plot(store, result)), "forecast"),
+        "",
+    ]
+    skill = skill_plot(metrics, sid)
+    if skill is not None:
+        lines += ["## Backtest: RMSE and skill by lead time", "", markdown_image(_save(store, sid, "skill.png", skill), "skill"), ""]
+    loss = loss_plot(store, sid, list(config.training.kinds))
+    if loss is not None:
+        lines += ["## Training loss", "", markdown_image(_save(store, sid, "loss.png", loss), "loss curves"), ""]
+    quality = quality_plot(store, sid, config.frequency)
+    lines += ["## Data quality", "", markdown_image(_save(store, sid, "quality.png", quality), "data quality"), ""]
+    return "\n".join(lines)

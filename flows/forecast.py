@@ -6,7 +6,7 @@ import pandas as pd
 from prefect import flow
 
 from flows.outcomes import gather_station_results, raise_if_failed
-from tasks.forecast_tasks import forecast_station, publish_forecast
+from tasks.forecast_tasks import check_model_health, forecast_station, publish_forecast
 from windcast.config import PipelineConfig
 
 
@@ -18,11 +18,13 @@ def forecast_flow(config: PipelineConfig, issued_at: str | None = None) -> dict[
     chains = {}
     for station in config.stations:
         result = forecast_station.submit(config, station.id, issued)
-        chains[station.id] = [result, publish_forecast.submit(config, result)]
+        published = publish_forecast.submit(config, result)
+        chains[station.id] = [result, published, check_model_health.submit(config, result)]
     results, failures = gather_station_results(chains)
     raise_if_failed(failures, len(chains), "forecast")
     return {
         sid: {"path": r.path, "stale": r.stale, "stale_reason": r.stale_reason, "model": str(r.rows["model"].iloc[0]),
-              "model_version": int(r.rows["model_version"].iloc[0])}
-        for sid, (r, _) in results.items()
+              "model_version": int(r.rows["model_version"].iloc[0]), "health": health["message"],
+              "degraded": health["degraded"]}
+        for sid, (r, _, health) in results.items()
     }

@@ -45,3 +45,24 @@ def publish_forecast(config: PipelineConfig, result: forecasting.StationForecast
     create_markdown_artifact(markdown, key=artifact_key("report", sid), description=f"windcast report, {sid}")
     path = (config.data_dir / result.path).resolve()
     create_link_artifact(path.as_uri(), link_text=str(path), key=artifact_key("forecast-file", sid))
+
+
+@task(name="check-model-health", cache_policy=NO_CACHE)
+def check_model_health(config: PipelineConfig, result: forecasting.StationForecast) -> dict:
+    """Compare the champion's realised error with its backtest; publish a warning artifact when it degrades."""
+    from tasks.health import check_health
+
+    rows = result.rows
+    health = check_health(
+        config, result.station_id, str(rows["model"].iloc[0]), int(rows["model_version"].iloc[0]),
+        pd.Timestamp(rows["issued_at"].iloc[0]),
+    )  # fmt: skip
+    logger = get_run_logger()
+    (logger.warning if health.degraded else logger.info)("station %s: %s", result.station_id, health.message)
+    title = "# WARNING: champion degraded" if health.degraded else "# Model health"
+    create_markdown_artifact(
+        f"{title}\n\n{health.message}\n",
+        key=artifact_key("health", result.station_id),
+        description=f"Model health, {result.station_id}",
+    )
+    return vars(health)

@@ -24,11 +24,12 @@ def backtest_station(config: PipelineConfig, station_id: str, run_id: str) -> ba
 @task(name="publish-backtest-report", cache_policy=NO_CACHE)
 def publish_backtest_report(result: backtesting.StationBacktest) -> None:
     """A skill table and a markdown report (RMSE and skill by lead, the promotion decision) per station."""
-    leads = [1, 2, 3, 6, 12, 24]
+    horizon = len(next(iter(result.skill_by_lead.values())))
+    leads = [h for h in (1, 2, 3, 6, 12, 24) if h <= horizon]
     rows = []
     for model, skill in result.skill_by_lead.items():
         row = {"model": model, "rmse_ms": result.rmse_ms[model], "mean_skill": round(sum(skill) / len(skill), 4)}
-        row.update({f"skill_{h}h": skill[h - 1] for h in leads if h <= len(skill)})
+        row.update({f"skill_{h}h": skill[h - 1] for h in leads})
         rows.append(row)
     rows.sort(key=lambda r: r["rmse_ms"])
     key = result.station_id
@@ -50,6 +51,6 @@ def publish_backtest_report(result: backtesting.StationBacktest) -> None:
         "|" + "---|" * (3 + len(leads)),
     ]
     for r in rows:
-        cells = [f"{r.get(f'skill_{h}h', float('nan')):+.3f}" for h in leads]
+        cells = [f"{r[f'skill_{h}h']:+.3f}" for h in leads]
         lines.append(f"| {r['model']} | {r['rmse_ms']:.3f} | {r['mean_skill']:+.3f} | " + " | ".join(cells) + " |")
     create_markdown_artifact("\n".join(lines), key=artifact_key("backtest-report", key), description="Backtest")

@@ -21,13 +21,17 @@ class RunnerSettings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     kind: Literal["thread", "dask"] = Field(
-        "thread", description="thread: Prefect's ThreadPoolTaskRunner in the flow's process; dask: prefect-dask"
+        "thread",
+        description="thread: Prefect's ThreadPoolTaskRunner in the flow run's process; dask: prefect-dask",
     )
     address: str | None = Field(
-        None, description="dask only: scheduler of an existing cluster (tcp://host:8786); None: a local cluster"
+        None,
+        description="dask only: scheduler of an existing cluster (tcp://host:8786); None: a local cluster",
     )
     n_workers: int = Field(2, ge=1, description="dask local cluster only: worker processes")
-    threads_per_worker: int = Field(1, ge=1, description="dask local cluster only: threads per worker process")
+    threads_per_worker: int = Field(
+        1, ge=1, description="dask local cluster only: threads per worker process"
+    )
     max_workers: int | None = Field(
         None, ge=1, description="thread only: size of the thread pool (None: Prefect's default)"
     )
@@ -73,7 +77,9 @@ def task_runner_for(config: Any = None, settings: RunnerSettings | None = None) 
     )
 
 
-def run_with_runner(flow_obj: Flow, config: Any, settings: RunnerSettings | None = None, **kwargs: Any) -> Any:
+def run_with_runner(
+    flow_obj: Flow, config: Any, settings: RunnerSettings | None = None, **kwargs: Any
+) -> Any:
     """Call a flow (as a subflow inside a flow) with the task runner its config asks for."""
     runner = task_runner_for(config, settings)
     return flow_obj.with_options(task_runner=runner)(config=config, **kwargs)

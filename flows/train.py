@@ -14,10 +14,10 @@ def train_flow(config: PipelineConfig) -> list[dict]:
     """Train every configured network kind per station group; a failed group does not lose the others."""
     from tasks.training import training_groups
 
-    chains = {}
-    for group in training_groups(config):
-        for kind in config.training.kinds:
-            chains[f"{'+'.join(group)}/{kind}"] = [train_model.submit(config, group, kind)]
+    jobs = [(group, kind) for group in training_groups(config) for kind in config.training.kinds]
+    chains = {
+        f"{'+'.join(group)}/{kind}": [train_model.submit(config, group, kind, len(jobs))] for group, kind in jobs
+    }
     summaries, failures = gather_station_results(chains)
     if summaries:
         publish_training_summary([values[0] for values in summaries.values()])

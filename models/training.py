@@ -78,6 +78,11 @@ class ForecasterConfig:
             raise ValueError(f"learning_rate must be > 0, got {self.learning_rate!r}")
         if not self.grad_clip > 0:
             raise ValueError(f"grad_clip must be > 0, got {self.grad_clip!r}")
+        if self.climatology_anchor and self.lookback_steps < 24:
+            raise ValueError(
+                f"lookback_steps {self.lookback_steps} must be >= 24 with climatology_anchor (it reads the "
+                "climatology of each target hour one day back in the history)"
+            )
         self.network_config(n_features=1)  # validates kind, sizes, dropout and quantiles early
 
     def network_config(self, n_features: int, cyclic_pairs=(), anchor_channel: int = -1) -> NetworkConfig:

@@ -3,23 +3,40 @@
 from __future__ import annotations
 
 import base64
+import functools
 import io
+import threading
 from collections.abc import Mapping, Sequence
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.figure import Figure
 
 FIGSIZE = (7.0, 3.2)
 DPI = 90
+
+
+# Matplotlib is not thread-safe (its text parser is shared), and Prefect runs tasks in threads: one plot at a
+# time. Figures are made without pyplot, so no global figure registry is involved either.
+_LOCK = threading.Lock()
+
+
+def _serialised(func):
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        with _LOCK:
+            return func(*args, **kwargs)
+
+    return wrapper
+
+
+def _subplots(**kwargs):
+    fig = Figure(figsize=kwargs.pop("figsize", FIGSIZE))
+    return fig, fig.subplots(**kwargs)
 
 
 def _png(fig) -> bytes:
     buf = io.BytesIO()
     fig.tight_layout()
     fig.savefig(buf, format="png", dpi=DPI)
-    plt.close(fig)
     return buf.getvalue()
 
 
@@ -33,9 +50,10 @@ def markdown_image(png: bytes, alt: str) -> str:
     return f"![{alt}]({data_uri(png)})"
 
 
+@_serialised
 def plot_loss_curves(curves: Mapping[str, tuple[Sequence[float], Sequence[float]]], title: str) -> bytes:
     """Training and validation loss per epoch, one pair of lines per curve name."""
-    fig, ax = plt.subplots(figsize=FIGSIZE)
+    fig, ax = _subplots()
     for i, (name, (train, val)) in enumerate(curves.items()):
         color = f"C{i}"
         epochs = range(1, len(train) + 1)
@@ -50,10 +68,11 @@ def plot_loss_curves(curves: Mapping[str, tuple[Sequence[float], Sequence[float]
     return _png(fig)
 
 
+@_serialised
 def plot_rmse_and_skill(rmse_by_lead: Mapping[str, Sequence[float]], skill_by_lead: Mapping[str, Sequence[float]],
                         title: str) -> bytes:
     """RMSE (left) and skill against persistence (right) by lead time, one line per model."""
-    fig, (left, right) = plt.subplots(1, 2, figsize=(9.0, 3.4))
+    fig, (left, right) = _subplots(nrows=1, ncols=2, figsize=(9.0, 3.4))
     names = sorted(set(rmse_by_lead) | set(skill_by_lead))  # one colour per model in both panels
     for name, values in rmse_by_lead.items():
         left.plot(range(1, len(values) + 1), values, color=f"C{names.index(name)}", label=name)
@@ -72,10 +91,11 @@ def plot_rmse_and_skill(rmse_by_lead: Mapping[str, Sequence[float]], skill_by_le
     return _png(fig)
 
 
+@_serialised
 def plot_forecast(history_times, history_ms, forecast_times, forecast_ms, p10=None, p90=None,
                   title: str = "") -> bytes:
     """Recent observations, the forecast and (when present) its P10-P90 interval."""
-    fig, ax = plt.subplots(figsize=FIGSIZE)
+    fig, ax = _subplots()
     ax.plot(history_times, history_ms, color="black", linewidth=1.2, label="observed")
     ax.plot(forecast_times, forecast_ms, color="C0", linewidth=1.8, label="forecast")
     if p10 is not None and p90 is not None:
@@ -89,9 +109,10 @@ def plot_forecast(history_times, history_ms, forecast_times, forecast_ms, p10=No
     return _png(fig)
 
 
+@_serialised
 def plot_data_quality(coverage_by_day, quarantined_by_reason: Mapping[str, int], title: str) -> bytes:
     """Share of expected intervals present per day (left) and quarantined rows by reason (right)."""
-    fig, (left, right) = plt.subplots(1, 2, figsize=(9.0, 3.2), gridspec_kw={"width_ratios": [2, 1]})
+    fig, (left, right) = _subplots(nrows=1, ncols=2, figsize=(9.0, 3.2), gridspec_kw={"width_ratios": [2, 1]})
     left.plot(coverage_by_day.index, 100 * coverage_by_day.to_numpy(), color="C2", linewidth=0.8)
     left.set_ylabel("coverage per day (%)")
     left.set_ylim(0, 105)

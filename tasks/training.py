@@ -35,7 +35,7 @@ class TrainSummary:
 
 def split_fractions(backtest: BacktestSettings) -> tuple[float, float, float]:
     """(train, validation, test) fractions of a station's observed hours."""
-    return (backtest.train_fraction, backtest.val_fraction, 1 - backtest.train_fraction - backtest.val_fraction)
+    return (backtest.train_fraction, backtest.val_fraction, round(1 - backtest.train_fraction - backtest.val_fraction, 9))
 
 
 def station_cutoffs(frame, backtest: BacktestSettings) -> Cutoffs:
@@ -44,8 +44,12 @@ def station_cutoffs(frame, backtest: BacktestSettings) -> Cutoffs:
     return make_cutoffs(observed.array, split_fractions(backtest))
 
 
-def forecaster_config(training: TrainingSettings, kind: str, backtest: BacktestSettings) -> ForecasterConfig:
-    """The models-layer config for one network kind."""
+def forecaster_config(
+    training: TrainingSettings, kind: str, backtest: BacktestSettings, concurrent_jobs: int = 1
+) -> ForecasterConfig:
+    """The models-layer config for one network kind (one CPU thread each when several trainings share the CPU:
+    torch's intra-op threads of concurrent fits otherwise fight over the cores and run many times slower)."""
+    threads = training.num_threads or (1 if concurrent_jobs > 1 else None)
     return ForecasterConfig(
         kind=kind,
         lookback_steps=training.lookback_steps,
@@ -59,6 +63,8 @@ def forecaster_config(training: TrainingSettings, kind: str, backtest: BacktestS
         max_epochs=training.max_epochs,
         patience=training.patience,
         batch_size=training.batch_size,
+        windows_per_epoch=training.windows_per_epoch,
+        num_threads=threads,
         learning_rate=training.learning_rate,
         seed=training.seed,
         device=training.device,
@@ -80,13 +86,18 @@ def load_frames(config: PipelineConfig, station_ids: list[str]) -> dict:
 
 
 def train_and_register(
-    config: PipelineConfig, station_ids: list[str], kind: str, callback: EpochCallback | None = None
+    config: PipelineConfig,
+    station_ids: list[str],
+    kind: str,
+    callback: EpochCallback | None = None,
+    concurrent_jobs: int = 1,
 ) -> TrainSummary:
     """Fit one network of ``kind`` on the stations (one model over all of them) and register it per station."""
     frames = load_frames(config, station_ids)
     cutoffs = {sid: station_cutoffs(frame, config.backtest) for sid, frame in frames.items()}
     started = time.perf_counter()
-    fit = fit_forecaster(frames, forecaster_config(config.training, kind, config.backtest), cutoffs, callback)
+    settings = forecaster_config(config.training, kind, config.backtest, concurrent_jobs)
+    fit = fit_forecaster(frames, settings, cutoffs, callback)
     seconds = time.perf_counter() - started
     store = st.Store(config.data_dir)
     member0 = [e for e in fit.history if e.member == 0]

@@ -19,7 +19,9 @@ from windcast.config import PipelineConfig
 
 
 @task(name="train-model", cache_policy=NO_CACHE)
-def train_model(config: PipelineConfig, station_ids: list[str], kind: str) -> training.TrainSummary:
+def train_model(
+    config: PipelineConfig, station_ids: list[str], kind: str, concurrent_jobs: int = 1
+) -> training.TrainSummary:
     """Train one network on the stations' measurements and register it, publishing progress per epoch."""
     logger = get_run_logger()
     label = f"{kind} {'+'.join(station_ids)}"
@@ -36,7 +38,7 @@ def train_model(config: PipelineConfig, station_ids: list[str], kind: str) -> tr
         )  # fmt: skip
         update_progress_artifact(progress_id, min(99.0, 100.0 * done["epochs"] / max_epochs))
 
-    summary = training.train_and_register(config, station_ids, kind, on_epoch)
+    summary = training.train_and_register(config, station_ids, kind, on_epoch, concurrent_jobs)
     update_progress_artifact(progress_id, 100.0, description=f"trained {label}")
     logger.info("%s: %d epochs in %.1fs, registered %s", label, summary.epochs, summary.seconds, summary.versions)
     return summary

@@ -157,24 +157,28 @@ class QualitySettings(_Frozen):
 
 
 class TrainingSettings(_Frozen):
-    """Which networks to train and how (plain values; models.training.ForecasterConfig is built from them)."""
+    """Which networks to train and how; the defaults equal models.training.ForecasterConfig's (a test checks)."""
 
     kinds: list[Literal["gru", "lstm", "rnn"]] = Field(default_factory=lambda: ["gru", "lstm"])
     lookback_steps: int = Field(168, ge=1)
     horizon_steps: int = Field(24, ge=1)
-    hidden_size: int = Field(64, ge=1)
+    hidden_size: int = Field(32, ge=1)
     num_layers: int = Field(1, ge=1)
     dropout: float = Field(0.0, ge=0, lt=1)
     quantiles: list[float] = Field(default_factory=list, description="e.g. [0.1, 0.5, 0.9]; [] = point")
     autoregressive: bool = False
     n_members: int = Field(1, ge=1, description="seed ensemble size")
-    max_epochs: int = Field(30, ge=1)
-    patience: int = Field(5, ge=0)
+    max_epochs: int = Field(20, ge=1)
+    patience: int = Field(4, ge=0)
     batch_size: int = Field(256, ge=1)
+    windows_per_epoch: int = Field(2048, ge=0, description="training windows sampled per epoch (0: all)")
     learning_rate: float = Field(3e-3, gt=0)
     seed: int = 0
     device: Literal["auto", "cuda", "mps", "cpu"] = "auto"
     precision: Literal["auto", "fp32", "bf16"] = "auto"
+    num_threads: int | None = Field(
+        None, ge=1, description="CPU threads per training; None: 1 when several trainings run at once"
+    )
     multi_station: bool = Field(False, description="one model over all stations instead of one per station")
 
 

@@ -128,6 +128,9 @@ def test_too_short_series_is_refused_with_counts():
 def test_config_and_device_checks():
     with pytest.raises(ValueError, match="batch_size must be >= 1, got 0"):
         ForecasterConfig(batch_size=0)
+    with pytest.raises(ValueError, match="lookback_steps 12 must be >= 24 with climatology_anchor"):
+        ForecasterConfig(lookback_steps=12)
+    assert ForecasterConfig(lookback_steps=12, climatology_anchor=False).lookback_steps == 12
     with pytest.raises(ValueError, match="kind 'tcn' is not one of"):
         ForecasterConfig(kind="tcn")
     with pytest.raises(ValueError, match="device 'tpu' is not one of"):

@@ -22,8 +22,8 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from models.backtest import HourlyGrid, run_backtest, split_origins  # noqa: E402
-from models.windows import make_cutoffs  # noqa: E402
 from models.baselines import BASELINES  # noqa: E402
+from models.windows import make_cutoffs  # noqa: E402
 
 LOOKBACK, HORIZON = 168, 24
 
@@ -68,9 +68,7 @@ def bench_baselines(grid: HourlyGrid, step_steps: int) -> None:
         pred_s, _ = _timed(lambda b=b, p=params: b.predict(grid.times, grid.speed, test, HORIZON, p))
         predictors[b.name] = lambda o, b=b, p=params: b.predict(grid.times, grid.speed, o, HORIZON, p)
         print(f"  {b.name:15s} fit {fit_s * 1e3:7.1f} ms   predict {len(test) / pred_s:12,.0f} origins/s")
-    total_s, result = _timed(
-        lambda: run_backtest(grid.times, grid.speed, test, predictors, HORIZON), repeat=1
-    )
+    total_s, result = _timed(lambda: run_backtest(grid.times, grid.speed, test, predictors, HORIZON), repeat=1)
     print(
         f"  run_backtest (4 baselines, long table of {len(result.forecasts):,} rows + metrics): "
         f"{total_s:.2f} s, {len(test) / total_s:,.0f} origins/s"

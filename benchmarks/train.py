@@ -68,9 +68,7 @@ def windows_per_s(kind, hidden, layers, batch=256, lookback=168, bf16=False, bud
     rng = np.random.default_rng(0)
     values = rng.standard_normal((20_000, N_FEATURES)).astype(np.float32)
     ws = build_window_set([values], [(15_000, 17_500)], lookback, 24)
-    cfg = NetworkConfig(
-        kind=kind, n_features=N_FEATURES, hidden_size=hidden, num_layers=layers, anchor_channel=ANCHOR
-    )
+    cfg = NetworkConfig(kind=kind, n_features=N_FEATURES, hidden_size=hidden, num_layers=layers, anchor_channel=ANCHOR)
     net = RecurrentForecaster(cfg)
     opt = torch.optim.AdamW(net.parameters(), lr=1e-3)
 
@@ -234,9 +232,7 @@ def print_skill(frames: dict[str, pd.DataFrame], seeds: list[int], kinds: list[s
                 ov = _origins(speed, train_stop, val_stop, lookback, horizon)
                 y, yv = (speed[k[:, None] + np.arange(1, horizon + 1)] for k in (o, ov))
                 taus = [1, 2, 3, 4, 6, 8, 12, 16, 24, 36, 48, 96]  # tau fitted on validation
-                tau = min(
-                    taus, key=lambda t: np.mean((_blend(times, speed, train_stop, ov, horizon, t) - yv) ** 2)
-                )
+                tau = min(taus, key=lambda t: np.mean((_blend(times, speed, train_stop, ov, horizon, t) - yv) ** 2))
                 rmse = {
                     "model": np.sqrt(((predict(fit.forecaster, frame, times[o]) - y) ** 2).mean(0)),
                     "persistence": np.sqrt(((speed[o][:, None] - y) ** 2).mean(0)),

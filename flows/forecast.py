@@ -23,8 +23,14 @@ def forecast_flow(config: PipelineConfig, issued_at: str | None = None) -> dict[
     results, failures = gather_station_results(chains)
     raise_if_failed(failures, len(chains), "forecast")
     return {
-        sid: {"path": r.path, "stale": r.stale, "stale_reason": r.stale_reason, "model": str(r.rows["model"].iloc[0]),
-              "model_version": int(r.rows["model_version"].iloc[0]), "health": health["message"],
-              "degraded": health["degraded"]}
+        sid: {
+            "path": r.path,
+            "stale": r.stale,
+            "stale_reason": r.stale_reason,
+            "model": str(r.rows["model"].iloc[0]),
+            "model_version": int(r.rows["model_version"].iloc[0]),
+            "health": health["message"],
+            "degraded": health["degraded"],
+        }
         for sid, (r, _, health) in results.items()
     }

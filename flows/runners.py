@@ -29,9 +29,7 @@ class RunnerSettings(BaseModel):
         description="dask only: scheduler of an existing cluster (tcp://host:8786); None: a local cluster",
     )
     n_workers: int = Field(2, ge=1, description="dask local cluster only: worker processes")
-    threads_per_worker: int = Field(
-        1, ge=1, description="dask local cluster only: threads per worker process"
-    )
+    threads_per_worker: int = Field(1, ge=1, description="dask local cluster only: threads per worker process")
     max_workers: int | None = Field(
         None, ge=1, description="thread only: size of the thread pool (None: Prefect's default)"
     )
@@ -77,9 +75,7 @@ def task_runner_for(config: Any = None, settings: RunnerSettings | None = None) 
     )
 
 
-def run_with_runner(
-    flow_obj: Flow, config: Any, settings: RunnerSettings | None = None, **kwargs: Any
-) -> Any:
+def run_with_runner(flow_obj: Flow, config: Any, settings: RunnerSettings | None = None, **kwargs: Any) -> Any:
     """Call a flow (as a subflow inside a flow) with the task runner its config asks for."""
     runner = task_runner_for(config, settings)
     return flow_obj.with_options(task_runner=runner)(config=config, **kwargs)

@@ -15,9 +15,7 @@ def train_flow(config: PipelineConfig) -> list[dict]:
     from tasks.training import training_groups
 
     jobs = [(group, kind) for group in training_groups(config) for kind in config.training.kinds]
-    chains = {
-        f"{'+'.join(group)}/{kind}": [train_model.submit(config, group, kind, len(jobs))] for group, kind in jobs
-    }
+    chains = {f"{'+'.join(group)}/{kind}": [train_model.submit(config, group, kind, len(jobs))] for group, kind in jobs}
     summaries, failures = gather_station_results(chains)
     if summaries:
         publish_training_summary([values[0] for values in summaries.values()])

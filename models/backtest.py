@@ -116,9 +116,7 @@ class BacktestResult:
 Predictor = Callable[[np.ndarray], np.ndarray]
 
 
-def _gather_targets(
-    times: pd.DatetimeIndex, speed: np.ndarray, origins: np.ndarray, horizon_steps: int
-) -> np.ndarray:
+def _gather_targets(times: pd.DatetimeIndex, speed: np.ndarray, origins: np.ndarray, horizon_steps: int) -> np.ndarray:
     if len(origins) == 0:
         raise ValueError("no origins to score")
     idx = origins[:, None] + np.arange(1, horizon_steps + 1)[None, :]

@@ -21,9 +21,7 @@ FORMAT = "windcast-forecaster/1"
 
 def _plain(value: Any, where: str) -> Any:
     """Builtins only (numpy scalars and arrays become floats/lists); anything else is a ValueError."""
-    if isinstance(
-        value, np.generic
-    ):  # before float: np.float64 subclasses float but does not unpickle safely
+    if isinstance(value, np.generic):  # before float: np.float64 subclasses float but does not unpickle safely
         return value.item()
     if isinstance(value, (str, bool, int, float)) or value is None:
         return value
@@ -94,9 +92,7 @@ def save_fit(path: str | Path, fit: FitResult, extra: dict | None = None) -> Pat
         "n_windows": fit.n_windows,
         **(extra or {}),
     }
-    return save_checkpoint(
-        path, fit.forecaster, training_window=fit.training_window, metrics=fit.metrics, extra=more
-    )
+    return save_checkpoint(path, fit.forecaster, training_window=fit.training_window, metrics=fit.metrics, extra=more)
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> tuple[Forecaster, dict]:

@@ -12,9 +12,7 @@ def pick_device(requested: str = "auto") -> torch.device:
     """The requested device, or with "auto" the best available one (CUDA > MPS > CPU)."""
     name = requested.split(":")[0]
     if name not in DEVICES:
-        raise ValueError(
-            f"device {requested!r} is not one of {DEVICES} (optionally with an index, e.g. 'cuda:1')"
-        )
+        raise ValueError(f"device {requested!r} is not one of {DEVICES} (optionally with an index, e.g. 'cuda:1')")
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")

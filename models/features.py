@@ -110,9 +110,7 @@ def covers_day_of_year(times: pd.DatetimeIndex) -> bool:
     """True when each calendar month has >= MIN_HOURS_PER_MONTH_YEAR observed hours in >= 2 distinct years."""
     if len(times) == 0:
         return False
-    counts = (
-        pd.Series(1, index=pd.MultiIndex.from_arrays([times.month, times.year])).groupby(level=[0, 1]).sum()
-    )
+    counts = pd.Series(1, index=pd.MultiIndex.from_arrays([times.month, times.year])).groupby(level=[0, 1]).sum()
     covered = counts[counts >= MIN_HOURS_PER_MONTH_YEAR]
     years_per_month = covered.groupby(level=0).size().reindex(range(1, 13), fill_value=0)
     return bool((years_per_month >= MIN_YEARS_PER_MONTH).all())
@@ -155,9 +153,7 @@ def choose_feature_spec(
     )
 
 
-def make_feature_matrix(
-    grid: pd.DataFrame, spec: FeatureSpec, climatology: list[float] | None = None
-) -> np.ndarray:
+def make_feature_matrix(grid: pd.DataFrame, spec: FeatureSpec, climatology: list[float] | None = None) -> np.ndarray:
     """Feature matrix (T, F) float32 of a grid from `to_regular_grid`; rows with no speed are all NaN.
 
     Args:

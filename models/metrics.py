@@ -50,9 +50,7 @@ def skill(rmse_model: np.ndarray, rmse_reference: np.ndarray) -> np.ndarray:
         return np.where(ref > 0, 1.0 - model / ref, np.nan)
 
 
-def pinball_loss(
-    y_true: np.ndarray, y_quantile: np.ndarray, quantile: float, axis: int | None = 0
-) -> np.ndarray:
+def pinball_loss(y_true: np.ndarray, y_quantile: np.ndarray, quantile: float, axis: int | None = 0) -> np.ndarray:
     """Mean pinball (quantile) loss of a forecast of the given quantile, per lead time or overall."""
     if not 0.0 < quantile < 1.0:
         raise ValueError(f"quantile {quantile!r} must lie strictly between 0 and 1")
@@ -61,9 +59,7 @@ def pinball_loss(
     return np.mean(np.maximum(quantile * diff, (quantile - 1.0) * diff), axis=axis)
 
 
-def interval_coverage(
-    y_true: np.ndarray, lower: np.ndarray, upper: np.ndarray, axis: int | None = 0
-) -> np.ndarray:
+def interval_coverage(y_true: np.ndarray, lower: np.ndarray, upper: np.ndarray, axis: int | None = 0) -> np.ndarray:
     """Fraction of observations inside [lower, upper], per lead time or overall."""
     _check_same_shape(y_true, lower, "lower")
     _check_same_shape(y_true, upper, "upper")

@@ -33,9 +33,7 @@ class NetworkConfig:
     autoregressive: bool = False  # roll one step at a time on its own predictions (the tutorials' way)
     residual: bool = True  # predict the change from the last observed target value
     target_channel: int = 0
-    cyclic_pairs: tuple[
-        tuple[int, int, float], ...
-    ] = ()  # (sin idx, cos idx, period steps), rolled in AR mode
+    cyclic_pairs: tuple[tuple[int, int, float], ...] = ()  # (sin idx, cos idx, period steps), rolled in AR mode
     n_members: int = 1  # seed ensemble size; members' outputs are averaged
     anchor_channel: int = -1  # channel holding the hour-of-day climatology (scaled like the target); -1: none
     anchor_period_steps: int = 24  # the anchor repeats with this period, so c_{t+h} = c_{t+h-period}
@@ -60,9 +58,7 @@ class NetworkConfig:
             raise ValueError(f"target_channel {self.target_channel!r} is outside 0..{self.n_features - 1}")
         q = tuple(float(v) for v in self.quantiles)
         if q and (0.5 not in q or any(not 0 < v < 1 for v in q) or list(q) != sorted(set(q))):
-            raise ValueError(
-                f"quantiles {self.quantiles!r} must be strictly increasing in (0, 1) and contain 0.5"
-            )
+            raise ValueError(f"quantiles {self.quantiles!r} must be strictly increasing in (0, 1) and contain 0.5")
         self.quantiles = q
         self.cyclic_pairs = tuple((int(s), int(c), float(p)) for s, c, p in self.cyclic_pairs)
 
@@ -198,9 +194,7 @@ class ForecastEnsemble(nn.Module):
         return torch.stack([m(x) for m in self.members], dim=0).mean(dim=0)
 
 
-def forecast_loss(
-    pred: torch.Tensor, target: torch.Tensor, quantiles: tuple[float, ...] = ()
-) -> torch.Tensor:
+def forecast_loss(pred: torch.Tensor, target: torch.Tensor, quantiles: tuple[float, ...] = ()) -> torch.Tensor:
     """Mean squared error for points (B, H); mean pinball loss for quantiles (B, H, Q); target (B, H)."""
     if not quantiles:
         return F.mse_loss(pred, target)

@@ -16,9 +16,7 @@ class Scaler:
 
     def transform(self, values: np.ndarray) -> np.ndarray:
         """Scale a (..., F) array; NaN stays NaN."""
-        return ((values - np.asarray(self.mean, np.float32)) / np.asarray(self.std, np.float32)).astype(
-            np.float32
-        )
+        return ((values - np.asarray(self.mean, np.float32)) / np.asarray(self.std, np.float32)).astype(np.float32)
 
     def inverse_channel(self, scaled: np.ndarray, channel: int = 0) -> np.ndarray:
         """Undo the scaling of one channel (default the target, channel 0)."""

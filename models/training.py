@@ -136,9 +136,7 @@ class FitResult:
     best_epochs: list[int]  # per ensemble member, 1-based
     cutoffs: dict[str, Cutoffs]  # per station
     training_window: dict[str, str]  # {"start": iso, "end": iso} of the training rows over all stations
-    metrics: dict[
-        str, float | list[float]
-    ]  # val/test RMSE (m/s), persistence RMSE and skill on the same windows
+    metrics: dict[str, float | list[float]]  # val/test RMSE (m/s), persistence RMSE and skill on the same windows
     n_windows: dict[str, int] = field(default_factory=dict)  # train/val/test window counts
 
     @property
@@ -278,9 +276,7 @@ def fit_forecaster(
     raw = [make_feature_matrix(g, spec, clim.get(sid)) for sid, g in grids.items()]
     train_rows = [m[:stop] for m, (stop, _) in zip(raw, stops, strict=True)]
     scaler = fit_scaler(train_rows, spec.scaled_channels, spec.tied_channels)
-    windows = build_window_set(
-        [scaler.transform(m) for m in raw], stops, config.lookback_steps, config.horizon_steps
-    )
+    windows = build_window_set([scaler.transform(m) for m in raw], stops, config.lookback_steps, config.horizon_steps)
     counts = {k: len(v) for k, v in windows.starts.items()}
     if counts["train"] == 0 or counts["val"] == 0:
         raise ValueError(
@@ -318,9 +314,7 @@ def _station_cutoffs(sid: str, grid: pd.DataFrame, cutoffs, fractions) -> Cutoff
 
 
 @torch.no_grad()
-def _predict_scaled(
-    model: torch.nn.Module, x_view: torch.Tensor, starts: np.ndarray, batch: int
-) -> np.ndarray:
+def _predict_scaled(model: torch.nn.Module, x_view: torch.Tensor, starts: np.ndarray, batch: int) -> np.ndarray:
     # x_view (N, L, F) strided view; returns scaled forecasts (len(starts), H[, Q])
     model.eval()
     device = next(model.parameters()).device

@@ -56,9 +56,7 @@ def gap_free_starts(valid_rows: np.ndarray, length: int) -> np.ndarray:
     """Start rows s where valid_rows[s : s + length] are all True (vectorised with a cumulative count)."""
     if length < 1:
         raise ValueError(f"window length must be >= 1, got {length}")
-    bad = np.concatenate(
-        [[0], np.cumsum(~np.asarray(valid_rows, dtype=bool))]
-    )  # bad[i] = invalid rows in [:i]
+    bad = np.concatenate([[0], np.cumsum(~np.asarray(valid_rows, dtype=bool))])  # bad[i] = invalid rows in [:i]
     n_starts = len(valid_rows) - length + 1
     if n_starts <= 0:
         return np.zeros(0, dtype=np.int64)

@@ -28,14 +28,16 @@ def publish_backtest_report(result: backtesting.StationBacktest) -> None:
     leads = [h for h in (1, 2, 3, 6, 12, 24) if h <= horizon]
     rows = []
     for model, skill in result.skill_by_lead.items():
-        row = {"model": model, "rmse_ms": result.rmse_ms[model], "mean_skill": round(sum(skill) / len(skill), 4)}
+        row = {
+            "model": model,
+            "rmse_ms": result.rmse_ms[model],
+            "mean_skill": round(sum(skill) / len(skill), 4),
+        }
         row.update({f"skill_{h}h": skill[h - 1] for h in leads})
         rows.append(row)
     rows.sort(key=lambda r: r["rmse_ms"])
     key = result.station_id
-    create_table_artifact(
-        key=artifact_key("skill", key), table=rows, description=f"Backtest skill, station {key}"
-    )
+    create_table_artifact(key=artifact_key("skill", key), table=rows, description=f"Backtest skill, station {key}")
     plot = plot_rmse_and_skill(result.rmse_by_lead, result.skill_by_lead, f"{key}: {result.n_origins} origins")
     header = "| model | RMSE m/s | mean skill | " + " | ".join(f"{h} h" for h in leads) + " |"
     lines = [

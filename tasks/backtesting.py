@@ -12,12 +12,20 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from models.backtest import HourlyGrid, best_model, decide_promotion, overall_rmse, run_backtest, split_origins
+from models.backtest import (
+    HourlyGrid,
+    best_model,
+    decide_promotion,
+    overall_rmse,
+    run_backtest,
+    split_origins,
+)
 from models.baselines import BASELINES
 from models.checkpoint import load_checkpoint
 from models.training import predict
 from models.windows import Cutoffs
-from tasks import registry, store as st
+from tasks import registry
+from tasks import store as st
 from tasks.training import checkpoint_path, station_cutoffs
 from windcast.config import PipelineConfig
 from windcast.schemas import BACKTEST_SCHEMA, METRIC_SCHEMA
@@ -86,7 +94,11 @@ def network_versions(config: PipelineConfig, station_id: str) -> dict[str, regis
 
 
 def make_predictor(
-    version: registry.ModelVersion, frame: pd.DataFrame, grid: HourlyGrid, test_start: pd.Timestamp, horizon: int
+    version: registry.ModelVersion,
+    frame: pd.DataFrame,
+    grid: HourlyGrid,
+    test_start: pd.Timestamp,
+    horizon: int,
 ):
     """A batched predictor for a registered model; refuses a network that trained or validated on test data."""
     if version.kind in BASELINES:
@@ -185,7 +197,10 @@ def write_backtest(store: st.Store, station_id: str, run_id: str, result, models
         frame["run_id"] = run_id
         frame["run_at"] = run_at
         frame["station_id"] = station_id
-    for name, frame, schema in (("backtests", forecasts, BACKTEST_SCHEMA), ("metrics", metrics, METRIC_SCHEMA)):
+    for name, frame, schema in (
+        ("backtests", forecasts, BACKTEST_SCHEMA),
+        ("metrics", metrics, METRIC_SCHEMA),
+    ):
         for col in schema.names:
             if col not in frame.columns:
                 frame[col] = np.nan

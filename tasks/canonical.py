@@ -97,9 +97,7 @@ def resample_samples(samples: pd.DataFrame, freq: str, min_coverage: float) -> R
     # a vector mean of opposite directions has no direction: keep it missing rather than invent one
     calm_vector = np.hypot(agg["_u"], agg["_v"]) < 1e-9
     agg["wind_dir_deg"] = direction.where(~calm_vector)
-    intervals = agg.rename(columns={"interval": "time"})[
-        ["station_id", "time", *VALUE_COLUMNS, "n_samples", "raw_ref"]
-    ]
+    intervals = agg.rename(columns={"interval": "time"})[["station_id", "time", *VALUE_COLUMNS, "n_samples", "raw_ref"]]
     intervals["n_samples"] = intervals["n_samples"].astype("int32")
     enough = intervals["n_samples"] >= min_samples
     return ResampleResult(

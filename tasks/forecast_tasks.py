@@ -37,8 +37,14 @@ def publish_forecast(config: PipelineConfig, result: forecasting.StationForecast
             "p10": None if pd.isna(lo) else round(float(lo), 2),
             "p90": None if pd.isna(hi) else round(float(hi), 2),
         }
-        for t, h, v, lo, hi in zip(rows["target_time"], rows["horizon_h"], rows["wind_speed_ms"], rows["p10"],
-                                   rows["p90"], strict=True)
+        for t, h, v, lo, hi in zip(
+            rows["target_time"],
+            rows["horizon_h"],
+            rows["wind_speed_ms"],
+            rows["p10"],
+            rows["p90"],
+            strict=True,
+        )
     ]
     create_table_artifact(key=artifact_key("forecast", sid), table=table, description=f"Forecast for {sid}")
     markdown = reports.forecast_report(config, result)

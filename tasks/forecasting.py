@@ -21,7 +21,8 @@ from models.backtest import HourlyGrid
 from models.baselines import BASELINES
 from models.checkpoint import load_checkpoint
 from models.training import predict
-from tasks import registry, store as st
+from tasks import registry
+from tasks import store as st
 from tasks.backtesting import PARAMS_FILE, load_grid
 from tasks.training import checkpoint_path
 from windcast.config import PipelineConfig
@@ -59,12 +60,15 @@ def choose_origin(grid: HourlyGrid, lookback_steps: int, issued_at: pd.Timestamp
         )
     age_h = (issued_at - grid.times[origin]) / pd.Timedelta("1h")
     if age_h > max_age_h:
-        reasons.append(f"its newest usable observation {grid.times[origin]} is {age_h:,.0f} h old (limit {max_age_h:g} h)")
+        reasons.append(
+            f"its newest usable observation {grid.times[origin]} is {age_h:,.0f} h old (limit {max_age_h:g} h)"
+        )
     return origin, "; ".join(reasons) or None
 
 
-def champion_forecast(store: st.Store, station_id: str, frame: pd.DataFrame, grid: HourlyGrid, origin: int,
-                      horizon: int) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None, registry.ModelVersion]:
+def champion_forecast(
+    store: st.Store, station_id: str, frame: pd.DataFrame, grid: HourlyGrid, origin: int, horizon: int
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None, registry.ModelVersion]:
     """(point, p10, p90, version) from the station's champion at one origin."""
     pointer = registry.read_champion(store, station_id)
     if pointer is None:

@@ -26,8 +26,9 @@ class HealthCheck:
     message: str
 
 
-def check_health(config: PipelineConfig, station_id: str, model: str, model_version: int,
-                 now: pd.Timestamp) -> HealthCheck:
+def check_health(
+    config: PipelineConfig, station_id: str, model: str, model_version: int, now: pd.Timestamp
+) -> HealthCheck:
     """Compare the realised RMSE of the last ``health_window_days`` of fresh forecasts with the backtest RMSE."""
     settings = config.forecast
     store = st.Store(config.data_dir)
@@ -50,13 +51,21 @@ def check_health(config: PipelineConfig, station_id: str, model: str, model_vers
     expected = float(expected_rows["value"].iloc[0]) if len(expected_rows) else None
     if len(pairs) < settings.health_min_forecasts or expected is None:
         why = "no backtest of it" if expected is None else f"{len(pairs)} realised forecast hours"
-        return HealthCheck(station_id, label, len(pairs), None, expected, False,
-                           f"{label}: not enough evidence yet ({why}; need {settings.health_min_forecasts})")
+        return HealthCheck(
+            station_id,
+            label,
+            len(pairs),
+            None,
+            expected,
+            False,
+            f"{label}: not enough evidence yet ({why}; need {settings.health_min_forecasts})",
+        )
     realised = float(np.sqrt(np.mean((pairs["wind_speed_ms"] - pairs["y_true"]) ** 2)))
     degraded = realised > settings.health_tolerance * expected
     verdict = "DEGRADED" if degraded else "healthy"
     message = (
         f"{label} {verdict}: realised RMSE {realised:.2f} m/s over {len(pairs)} forecast hours of the last "
-        f"{settings.health_window_days:g} days, backtest RMSE {expected:.2f} m/s (warn above x{settings.health_tolerance:g})"
+        f"{settings.health_window_days:g} days, backtest RMSE {expected:.2f} m/s "
+        f"(warn above x{settings.health_tolerance:g})"
     )
     return HealthCheck(station_id, label, len(pairs), realised, expected, degraded, message)

@@ -15,7 +15,8 @@ from dataclasses import asdict, dataclass, field
 
 import pandas as pd
 
-from tasks import canonical, store as st
+from tasks import canonical
+from tasks import store as st
 from tasks.sources import fetch_payloads, parse_payload
 from tasks.sources.base import Payload
 from tasks.validation import validate_measurements
@@ -95,9 +96,7 @@ def fetch_to_raw(config: PipelineConfig, station: Station, api_key: str | None =
             "suffix": payload.suffix,
             "fetched_at": payload.fetched_at.isoformat(),
         }
-        refs.append(
-            st.save_raw_payload(store, station.id, payload.source, payload.content, payload.suffix, meta)
-        )
+        refs.append(st.save_raw_payload(store, station.id, payload.source, payload.content, payload.suffix, meta))
     return refs
 
 
@@ -136,9 +135,7 @@ def curate_station(config: PipelineConfig, station: Station, raw_refs: list[str]
     quarantined = pd.concat(
         [
             _quarantine_rows(rejects, "parse", now, station),
-            _quarantine_rows(
-                dedup.conflicting.assign(reason="conflicting_duplicate"), "resample", now, station
-            ),
+            _quarantine_rows(dedup.conflicting.assign(reason="conflicting_duplicate"), "resample", now, station),
             _quarantine_rows(resampled.too_few.assign(reason="too_few_samples"), "resample", now, station),
             _quarantine_rows(verdict.quarantined, "validate", now, station),
         ],

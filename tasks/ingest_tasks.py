@@ -41,9 +41,7 @@ def curate(config: PipelineConfig, station: Station, raw_refs: list[str]) -> ing
 
 
 @task(name="write-store", cache_policy=NO_CACHE)
-def write_store(
-    config: PipelineConfig, curation: ingest.Curation, raw_refs: list[str]
-) -> ingest.IngestReport:
+def write_store(config: PipelineConfig, curation: ingest.Curation, raw_refs: list[str]) -> ingest.IngestReport:
     """Write quarantine, then measurements and the watermark (fails loudly past the failed-fraction limit)."""
     report = ingest.write_curation(config, curation, raw_refs)
     get_run_logger().info(
@@ -69,9 +67,7 @@ def publish_validation_summary(curation: ingest.Curation) -> None:
         "failed_fraction": round(curation.failed_fraction, 6),
     }
     rows += [{"check": f"ledger: {k}", "rows_failed": v} for k, v in ledger.items()]
-    rows += [
-        {"check": f"quarantined: {k}", "rows_failed": v} for k, v in curation.quarantine_by_reason.items()
-    ]
+    rows += [{"check": f"quarantined: {k}", "rows_failed": v} for k, v in curation.quarantine_by_reason.items()]
     create_table_artifact(
         key=artifact_key("validation", curation.station_id),
         table=rows,

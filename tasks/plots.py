@@ -69,8 +69,9 @@ def plot_loss_curves(curves: Mapping[str, tuple[Sequence[float], Sequence[float]
 
 
 @_serialised
-def plot_rmse_and_skill(rmse_by_lead: Mapping[str, Sequence[float]], skill_by_lead: Mapping[str, Sequence[float]],
-                        title: str) -> bytes:
+def plot_rmse_and_skill(
+    rmse_by_lead: Mapping[str, Sequence[float]], skill_by_lead: Mapping[str, Sequence[float]], title: str
+) -> bytes:
     """RMSE (left) and skill against persistence (right) by lead time, one line per model."""
     fig, (left, right) = _subplots(nrows=1, ncols=2, figsize=(9.0, 3.4))
     names = sorted(set(rmse_by_lead) | set(skill_by_lead))  # one colour per model in both panels
@@ -92,8 +93,7 @@ def plot_rmse_and_skill(rmse_by_lead: Mapping[str, Sequence[float]], skill_by_le
 
 
 @_serialised
-def plot_forecast(history_times, history_ms, forecast_times, forecast_ms, p10=None, p90=None,
-                  title: str = "") -> bytes:
+def plot_forecast(history_times, history_ms, forecast_times, forecast_ms, p10=None, p90=None, title: str = "") -> bytes:
     """Recent observations, the forecast and (when present) its P10-P90 interval."""
     fig, ax = _subplots()
     ax.plot(history_times, history_ms, color="black", linewidth=1.2, label="observed")

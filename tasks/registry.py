@@ -69,9 +69,7 @@ def get_version(store: Store, station_id: str, kind: str, version: int) -> Model
     return ModelVersion(station_id, kind, version, path)
 
 
-def register(
-    store: Store, station_id: str, kind: str, write: Callable[[Path], None], meta: dict
-) -> ModelVersion:
+def register(store: Store, station_id: str, kind: str, write: Callable[[Path], None], meta: dict) -> ModelVersion:
     """Add the next version of a kind: ``write(folder)`` fills a fresh folder, which is then renamed into place."""
     folder = _kind_dir(store, station_id, kind)
     folder.mkdir(parents=True, exist_ok=True)
@@ -125,7 +123,9 @@ def set_champion(store: Store, version: ModelVersion, reason: str, rmse_ms: floa
         "promoted_at": pd.Timestamp.now(tz="UTC").isoformat(),
         "history": history[-50:],
     }
-    atomic_write_bytes(registry_dir(store, version.station_id) / "champion.json", json.dumps(pointer, indent=2).encode())
+    atomic_write_bytes(
+        registry_dir(store, version.station_id) / "champion.json", json.dumps(pointer, indent=2).encode()
+    )
     return pointer
 
 

@@ -8,9 +8,16 @@ from __future__ import annotations
 import pandas as pd
 import pyarrow.dataset as ds
 
-from tasks import registry, store as st
+from tasks import registry
+from tasks import store as st
 from tasks.forecasting import StationForecast
-from tasks.plots import markdown_image, plot_data_quality, plot_forecast, plot_loss_curves, plot_rmse_and_skill
+from tasks.plots import (
+    markdown_image,
+    plot_data_quality,
+    plot_forecast,
+    plot_loss_curves,
+    plot_rmse_and_skill,
+)
 from windcast.config import PipelineConfig
 
 HISTORY_HOURS = 72
@@ -42,7 +49,8 @@ def forecast_plot(store: st.Store, result: StationForecast) -> bytes:
     rows = result.rows
     has_interval = rows["p10"].notna().all() and rows["p90"].notna().all()
     stale = " (STALE)" if result.stale else ""
-    title = f"{result.station_id}: {rows['model'].iloc[0]} v{rows['model_version'].iloc[0]} from {origin:%Y-%m-%d %H:%M} UTC{stale}"
+    model = f"{rows['model'].iloc[0]} v{rows['model_version'].iloc[0]}"
+    title = f"{result.station_id}: {model} from {origin:%Y-%m-%d %H:%M} UTC{stale}"
     return plot_forecast(
         recent.index, recent.to_numpy(), rows["target_time"], rows["wind_speed_ms"],
         rows["p10"] if has_interval else None, rows["p90"] if has_interval else None, title,
@@ -104,10 +112,25 @@ def forecast_report(config: PipelineConfig, result: StationForecast) -> str:
     ]
     skill = skill_plot(metrics, sid)
     if skill is not None:
-        lines += ["## Backtest: RMSE and skill by lead time", "", markdown_image(_save(store, sid, "skill.png", skill), "skill"), ""]
+        lines += [
+            "## Backtest: RMSE and skill by lead time",
+            "",
+            markdown_image(_save(store, sid, "skill.png", skill), "skill"),
+            "",
+        ]
     loss = loss_plot(store, sid, list(config.training.kinds))
     if loss is not None:
-        lines += ["## Training loss", "", markdown_image(_save(store, sid, "loss.png", loss), "loss curves"), ""]
+        lines += [
+            "## Training loss",
+            "",
+            markdown_image(_save(store, sid, "loss.png", loss), "loss curves"),
+            "",
+        ]
     quality = quality_plot(store, sid, config.frequency)
-    lines += ["## Data quality", "", markdown_image(_save(store, sid, "quality.png", quality), "data quality"), ""]
+    lines += [
+        "## Data quality",
+        "",
+        markdown_image(_save(store, sid, "quality.png", quality), "data quality"),
+        "",
+    ]
     return "\n".join(lines)

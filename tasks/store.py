@@ -121,9 +121,7 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def save_raw_payload(
-    store: Store, station_id: str, source: str, content: bytes, suffix: str, meta: dict
-) -> str:
+def save_raw_payload(store: Store, station_id: str, source: str, content: bytes, suffix: str, meta: dict) -> str:
     """Keep a payload exactly as received, addressed by its content hash; return its path relative to the store."""
     digest = hashlib.sha256(content).hexdigest()[:20]
     folder = store.station_dir(store.raw_dir, station_id, hive=False) / source
@@ -132,9 +130,7 @@ def save_raw_payload(
         atomic_write_bytes(path, content)
     sidecar = path.with_name(path.name + ".json")
     if not sidecar.exists():
-        atomic_write_bytes(
-            sidecar, json.dumps({**meta, "sha256": hashlib.sha256(content).hexdigest()}).encode()
-        )
+        atomic_write_bytes(sidecar, json.dumps({**meta, "sha256": hashlib.sha256(content).hexdigest()}).encode())
     return path.relative_to(store.root).as_posix()
 
 

@@ -11,7 +11,8 @@ import numpy as np
 from models.checkpoint import save_fit
 from models.training import EpochCallback, FitResult, ForecasterConfig, fit_forecaster
 from models.windows import Cutoffs, make_cutoffs
-from tasks import registry, store as st
+from tasks import registry
+from tasks import store as st
 from tasks.plots import plot_loss_curves
 from windcast.config import BacktestSettings, PipelineConfig, TrainingSettings
 
@@ -35,7 +36,11 @@ class TrainSummary:
 
 def split_fractions(backtest: BacktestSettings) -> tuple[float, float, float]:
     """(train, validation, test) fractions of a station's observed hours."""
-    return (backtest.train_fraction, backtest.val_fraction, round(1 - backtest.train_fraction - backtest.val_fraction, 9))
+    return (
+        backtest.train_fraction,
+        backtest.val_fraction,
+        round(1 - backtest.train_fraction - backtest.val_fraction, 9),
+    )
 
 
 def station_cutoffs(frame, backtest: BacktestSettings) -> Cutoffs:

@@ -65,7 +65,14 @@ def publish_training_summary(summaries: list[training.TrainSummary]) -> None:
     create_table_artifact(key=artifact_key("training"), table=rows, description="Models trained in this run")
     plot = training.loss_plot(summaries, "training and validation loss")
     body = "\n".join(
-        ["# Training", "", markdown_image(plot, "loss curves"), "", "| station | model | version | epochs | val RMSE m/s | val persistence RMSE m/s |", "|---|---|---|---|---|---|"]
+        [
+            "# Training",
+            "",
+            markdown_image(plot, "loss curves"),
+            "",
+            "| station | model | version | epochs | val RMSE m/s | val persistence RMSE m/s |",
+            "|---|---|---|---|---|---|",
+        ]
         + [
             f"| {r['station']} | {r['model']} | v{r['version']} | {r['epochs']} | "
             f"{r.get('val_rmse_ms', float('nan')):.3f} | {r.get('val_rmse_persistence_ms', float('nan')):.3f} |"

@@ -55,18 +55,14 @@ def validate_measurements(df: pd.DataFrame, quality: QualitySettings, freq: str)
     check_measurement_columns(df)
     stations = df["station_id"].dropna().unique()
     if len(stations) > 1:
-        raise ValueError(
-            f"validate one station at a time, got {len(stations)}: {sorted(map(str, stations))[:5]}"
-        )
+        raise ValueError(f"validate one station at a time, got {len(stations)}: {sorted(map(str, stations))[:5]}")
     data = df.reset_index(drop=True)
     gx_failed, gx_summary = run_expectations(data, quality)
     flags = run_qartod(data, gx_failed, quality, freq)
     failed = {**gx_failed, **{name: f == FAIL for name, f in flags.items()}}
     reasons = failure_reasons(failed, len(data))
     bad = reasons != ""
-    summary = pd.DataFrame(
-        gx_summary + [_qartod_row(name, f) for name, f in flags.items()], columns=SUMMARY_COLUMNS
-    )
+    summary = pd.DataFrame(gx_summary + [_qartod_row(name, f) for name, f in flags.items()], columns=SUMMARY_COLUMNS)
     return ValidationResult(
         curated=df[~bad],
         quarantined=df[bad].assign(reason=pd.Series(reasons[bad], index=df.index[bad], dtype="string")),
@@ -80,21 +76,15 @@ def check_measurement_columns(df: pd.DataFrame) -> None:
     missing = [c for c in MEASUREMENT_COLUMNS if c not in df.columns]
     extra = [str(c) for c in df.columns if c not in MEASUREMENT_COLUMNS]
     if missing or extra:
-        raise ValueError(
-            f"measurements do not match the schema: missing columns {missing}, unexpected columns {extra}"
-        )
+        raise ValueError(f"measurements do not match the schema: missing columns {missing}, unexpected columns {extra}")
     for column in ("wind_speed_ms", "wind_dir_deg", "wind_gust_ms", "n_samples"):
         if not pd.api.types.is_numeric_dtype(df[column]):
             raise ValueError(f"measurement column {column!r} must be numeric, got dtype {df[column].dtype}")
     if not isinstance(df["time"].dtype, pd.DatetimeTZDtype):
-        raise ValueError(
-            f"measurement column 'time' must be tz-aware datetime64, got dtype {df['time'].dtype}"
-        )
+        raise ValueError(f"measurement column 'time' must be tz-aware datetime64, got dtype {df['time'].dtype}")
 
 
-def run_expectations(
-    data: pd.DataFrame, quality: QualitySettings
-) -> tuple[dict[str, np.ndarray], list[tuple]]:
+def run_expectations(data: pd.DataFrame, quality: QualitySettings) -> tuple[dict[str, np.ndarray], list[tuple]]:
     """Run the GX suite on a frame with a RangeIndex; return failed-row masks per check and summary rows."""
     with _GX_LOCK:
         suite = _suite(quality.speed_min_ms, quality.speed_max_ms)
@@ -189,9 +179,7 @@ def _suite(speed_min_ms: float, speed_max_ms: float):
         "speed_range": gxe.ExpectColumnValuesToBeBetween(
             column="wind_speed_ms", min_value=speed_min_ms, max_value=speed_max_ms
         ),
-        "direction_range": gxe.ExpectColumnValuesToBeBetween(
-            column="wind_dir_deg", min_value=0, max_value=360
-        ),
+        "direction_range": gxe.ExpectColumnValuesToBeBetween(column="wind_dir_deg", min_value=0, max_value=360),
         "gust_below_speed": gxe.ExpectColumnPairValuesAToBeGreaterThanB(
             column_A="wind_gust_ms",
             column_B="wind_speed_ms",

@@ -71,9 +71,7 @@ class ScriptedServer:
         with self._lock:
             queue = self._routes.get(path)
             if not queue:
-                return Reply(
-                    404, b"<html><body><h1>Not Found</h1></body></html>", {"Content-Type": "text/html"}
-                )
+                return Reply(404, b"<html><body><h1>Not Found</h1></body></html>", {"Content-Type": "text/html"})
             return queue.pop(0) if len(queue) > 1 else queue[0]
 
     def _record(self, seen: Seen) -> None:

@@ -33,8 +33,10 @@ def _train(args: argparse.Namespace) -> int:
     config = _config_from(args)
     summaries = train_flow(config=config)
     for s in summaries:
-        print(f"{s['kind']:<5} {'+'.join(s['station_ids']):<24} {s['epochs']:>3} epochs {s['seconds']:7.1f} s  "
-              f"versions {s['versions']}  val RMSE {s['metrics'].get('val_rmse_ms', float('nan')):.3f} m/s")
+        print(
+            f"{s['kind']:<5} {'+'.join(s['station_ids']):<24} {s['epochs']:>3} epochs {s['seconds']:7.1f} s  "
+            f"versions {s['versions']}  val RMSE {s['metrics'].get('val_rmse_ms', float('nan')):.3f} m/s"
+        )
     print(f"\nregistry: {config.data_dir / 'registry'}")
     return 0
 
@@ -87,8 +89,10 @@ def _run(args: argparse.Namespace) -> int:
         print_backtest(result)
     print()
     print_forecasts(outcome["forecast"], config)
-    print(f"\noutputs under {config.data_dir}: measurements/ quarantine/ registry/ backtests/ metrics/ forecasts/ "
-          "reports/")
+    print(
+        f"\noutputs under {config.data_dir}: measurements/ quarantine/ registry/ backtests/ metrics/ forecasts/ "
+        "reports/"
+    )
     print("see the run, its logs and artifacts in the Prefect UI: make ui, then open http://127.0.0.1:4200")
     return 0
 
@@ -100,7 +104,11 @@ def build_parser() -> argparse.ArgumentParser:
     for name, func, help_text in [
         ("ingest", _ingest, "fetch, validate and store measurements"),
         ("train", _train, "train the configured networks and register them"),
-        ("backtest", _backtest, "score networks and baselines on the same origins and apply the promotion gate"),
+        (
+            "backtest",
+            _backtest,
+            "score networks and baselines on the same origins and apply the promotion gate",
+        ),
         ("forecast", _forecast, "forecast every station with its champion and publish the report"),
         ("run", _run, "run the main job: ingest, train, backtest (the embedded sample by default)"),
     ]:

@@ -78,9 +78,7 @@ class OpenMeteoSource(_Frozen):
     start_date: date
     end_date: date | None = Field(None, description="None: today (UTC)")
     base_url: str = "https://archive-api.open-meteo.com"
-    api_key_env: str = Field(
-        "OPEN_METEO_API_KEY", description="environment variable holding the optional API key"
-    )
+    api_key_env: str = Field("OPEN_METEO_API_KEY", description="environment variable holding the optional API key")
     api_key_secret_block: str | None = Field(
         None, description="name of a Prefect Secret block holding the API key (wins over the env)"
     )

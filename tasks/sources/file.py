@@ -81,9 +81,7 @@ def parse_file(payload: Payload, source: FileSource, raw_ref: str) -> ParseResul
     speed, speed_reason = _numbers(table[source.speed_column], source.speed_column)
     direction, dir_reason = _optional(table, source.direction_column)
     gust, gust_reason = _optional(table, source.gust_column)
-    reason = [
-        r or a or b or c for r, a, b, c in zip(reason, speed_reason, dir_reason, gust_reason, strict=True)
-    ]
+    reason = [r or a or b or c for r, a, b, c in zip(reason, speed_reason, dir_reason, gust_reason, strict=True)]
     if source.timestamp_at == "end":
         time = time - _interval(payload, time, reason)
     rows = pd.DataFrame(
@@ -103,12 +101,14 @@ def _read_csv(payload: Payload, sep: str) -> tuple[pd.DataFrame, list[int], list
     first = next(i for i, line in enumerate(lines) if line.strip())
     header = [h.strip() for h in next(csv.reader([lines[first]], delimiter=sep))]
     rows, line_no, raw_text, reason = [], [], [], []
-    data_lines = lines[first + 1 :]
-    # one reader over all lines (a reader per line costs more than the parsing); quoted fields cannot span lines
-    for idx, (line, fields) in enumerate(zip(data_lines, csv.reader(data_lines, delimiter=sep)), start=first + 2):
+    # a plain split per line (a csv reader per line costs more than the parsing); quoted lines go through csv,
+    # one line at a time, so a stray quote can never swallow the lines after it
+    for idx in range(first + 1, len(lines)):
+        line = lines[idx]
+        fields = next(csv.reader([line], delimiter=sep), []) if '"' in line else line.split(sep)
         if not fields or not line.strip():
             continue
-        line_no.append(idx)
+        line_no.append(idx + 1)  # 1-based
         raw_text.append(line)
         if len(fields) != len(header):
             reason.append(f"{REASON_PARSE_ERROR}: expected {len(header)} fields, got {len(fields)}")
@@ -195,8 +195,7 @@ def _numbers(values: pd.Series, column: str) -> tuple[np.ndarray, list[str | Non
     parsed = pd.to_numeric(text.where(~missing, None), errors="coerce").to_numpy(dtype="float64")
     bad = np.isnan(parsed) & ~missing
     reasons = [
-        f"{REASON_PARSE_ERROR}: non-numeric {column} {text.iat[i]!r}" if bad[i] else None
-        for i in range(len(text))
+        f"{REASON_PARSE_ERROR}: non-numeric {column} {text.iat[i]!r}" if bad[i] else None for i in range(len(text))
     ]
     return parsed, reasons
 

@@ -114,12 +114,9 @@ def parse_open_meteo(payload: Payload, raw_ref: str) -> ParseResult:
     gust = _speed_values(payload, hourly, units, keys[GUST_KEY], n)
     direction = _values(hourly, keys[DIR_KEY], n)
     utc, reason = _times_to_utc(payload, doc, times)
-    rows = pd.DataFrame(
-        {"time": utc, "wind_speed_ms": speed, "wind_dir_deg": direction, "wind_gust_ms": gust}
-    )
+    rows = pd.DataFrame({"time": utc, "wind_speed_ms": speed, "wind_dir_deg": direction, "wind_gust_ms": gust})
     raw_text = [
-        json.dumps({"time": times[i], **{k: hourly[k][i] for k in keys.values() if k is not None}})
-        for i in range(n)
+        json.dumps({"time": times[i], **{k: hourly[k][i] for k in keys.values() if k is not None}}) for i in range(n)
     ]
     return build_result(payload.station_id, raw_ref, rows, list(range(n)), raw_text, reason)
 
@@ -159,8 +156,7 @@ def _times_to_utc(payload: Payload, doc: dict, times: list) -> tuple[pd.Datetime
         pd.to_datetime(pd.Series(times, dtype="object"), format="ISO8601", errors="coerce")
     ).astype("datetime64[us]")
     reason: list[str | None] = [
-        f"{REASON_PARSE_ERROR}: bad time {t!r}" if pd.isna(v) else None
-        for t, v in zip(times, naive, strict=True)
+        f"{REASON_PARSE_ERROR}: bad time {t!r}" if pd.isna(v) else None for t, v in zip(times, naive, strict=True)
     ]
     tz = _zone(doc)
     utc, tz_reason = localize_to_utc(naive, tz)

@@ -155,9 +155,7 @@ def _tail(path: Path, chars: int = 4000) -> str:
 def _start(args: list[str], env: dict[str, str], cwd: Path, log: Path) -> subprocess.Popen:
     """A subprocess in its own process group (so all it spawns can be stopped), output to a log file."""
     with log.open("wb") as out:
-        return subprocess.Popen(
-            args, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
+        return subprocess.Popen(args, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
 
 
 def _wait_healthy(server: subprocess.Popen, api_url: str, log: Path) -> None:

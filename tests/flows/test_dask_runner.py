@@ -1,4 +1,4 @@
-"""The per-station work on a real dask.distributed LocalCluster (two worker processes) matches the default runner."""
+"""Per-station work on a real dask.distributed LocalCluster (2 worker processes) gives the default's store."""
 
 import shutil
 from pathlib import Path
@@ -16,7 +16,7 @@ SAMPLE = Path(__file__).parents[2] / "data" / "sample"
 
 
 def make_config(tmp_path: Path, name: str) -> PipelineConfig:
-    """Four file stations (the fixture with bad rows, a real TMY3 year, a mapped SCADA export) in their own store."""
+    """Four file stations (bad rows, a real TMY3 year, a mapped SCADA export) writing to their own store."""
     src = tmp_path / "src"
     src.mkdir(exist_ok=True)
     for f in ["ingest/ugly_canonical.csv", "canonical.csv", "scada_berlin_end.csv"]:

@@ -62,9 +62,7 @@ def test_ingest_flow_stores_every_station_and_publishes_validation(prefect_harne
     assert reports["buoy"]["rows_parsed"] == 288
     assert reports["grid_point"]["intervals_curated"] == 72
     for report in reports.values():
-        assert report["rows_parsed"] == (
-            report["rows_curated"] + report["rows_quarantined"] + report["rows_duplicate"]
-        )
+        assert report["rows_parsed"] == (report["rows_curated"] + report["rows_quarantined"] + report["rows_duplicate"])
     measurements = st.read_measurements(st.Store(config.data_dir))
     assert measurements.groupby("station_id").size().to_dict() == {"buoy": 48, "grid_point": 72}
     keys = asyncio.run(read_artifact_keys())

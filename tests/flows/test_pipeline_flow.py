@@ -47,12 +47,21 @@ def test_pipeline_flow_end_to_end(prefect_harness, server, tmp_path):
                 {
                     "id": "grid",
                     "source": {
-                        "kind": "open-meteo", "latitude": 52.27, "longitude": 6.82, "start_date": "2024-01-01",
-                        "end_date": "2024-02-09", "base_url": server.url,
+                        "kind": "open-meteo",
+                        "latitude": 52.27,
+                        "longitude": 6.82,
+                        "start_date": "2024-01-01",
+                        "end_date": "2024-02-09",
+                        "base_url": server.url,
                     },
                 },  # fmt: skip
             ],
-            "training": {"kinds": ["gru", "lstm"], "lookback_steps": 48, "horizon_steps": HORIZON, "max_epochs": 2},
+            "training": {
+                "kinds": ["gru", "lstm"],
+                "lookback_steps": 48,
+                "horizon_steps": HORIZON,
+                "max_epochs": 2,
+            },
         }
     )
 
@@ -68,7 +77,7 @@ def test_pipeline_flow_end_to_end(prefect_harness, server, tmp_path):
     backtests = read(root / "backtests")
     assert set(backtests.columns) >= set(BACKTEST_SCHEMA.names)
     models = {"persistence", "seasonal_naive", "climatology", "blend", "gru", "lstm"}
-    for sid, frame in backtests.groupby("station_id"):
+    for _, frame in backtests.groupby("station_id"):
         assert set(frame["model"]) == models
         counts = frame.groupby("model").size()
         assert counts.nunique() == 1 and counts.iloc[0] % HORIZON == 0  # same origins for every model
@@ -79,7 +88,7 @@ def test_pipeline_flow_end_to_end(prefect_harness, server, tmp_path):
 
     forecasts = read(root / "forecasts")
     assert set(forecasts.columns) >= set(FORECAST_SCHEMA.names) - {"station_id"}
-    for sid, frame in forecasts.groupby("station_id"):
+    for _, frame in forecasts.groupby("station_id"):
         assert sorted(frame["horizon_h"]) == list(range(1, HORIZON + 1))
         assert np.isfinite(frame["wind_speed_ms"]).all() and (frame["wind_speed_ms"] >= 0).all()
         assert frame["stale"].all()  # the payloads are from 2022/2024: honest about it

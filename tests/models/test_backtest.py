@@ -7,8 +7,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models.windows import make_cutoffs
-
 from models.backtest import (
     FORECAST_COLUMNS,
     Decision,
@@ -22,6 +20,7 @@ from models.backtest import (
 )
 from models.baselines import persistence_forecast
 from models.metrics import metrics_table
+from models.windows import make_cutoffs
 
 T0 = pd.Timestamp("2024-03-01 00:00", tz="UTC")
 
@@ -75,9 +74,7 @@ def test_select_origins_excludes_gaps_by_hand():
 def test_persistence_on_gappy_grid_uses_the_origin_row():
     hours = [h for h in range(30) if h not in (12, 13)]
     times, speed = to_hourly_grid(_frame(hours, [100.0 + h for h in hours]))
-    origins = select_origins(
-        speed, lookback_steps=4, horizon_steps=3, start_idx=0, end_idx=len(speed), step_steps=1
-    )
+    origins = select_origins(speed, lookback_steps=4, horizon_steps=3, start_idx=0, end_idx=len(speed), step_steps=1)
     assert not set(range(9, 16)) & set(origins.tolist())  # windows [t-3, t+3] touching 12 or 13
     pred = persistence_forecast(speed, origins, 3)
     np.testing.assert_array_equal(pred[:, 0], 100.0 + (times[origins] - T0) / pd.Timedelta("1h"))
@@ -145,9 +142,7 @@ def test_run_backtest_rejects_bad_origins_and_predictions():
         run_backtest(times, speed, np.array([10, 20]), pers, 4)
     with pytest.raises(ValueError, match=r"origins must lie in \[0, 56\), got 10..58"):
         run_backtest(times, speed, np.array([10, 58]), pers, 4)
-    with pytest.raises(
-        ValueError, match=r"predictions of 'bad' has shape \(1, 3\), expected y_true's shape \(1, 4\)"
-    ):
+    with pytest.raises(ValueError, match=r"predictions of 'bad' has shape \(1, 3\), expected y_true's shape \(1, 4\)"):
         run_backtest(times, speed, np.array([10]), {**pers, "bad": lambda o: np.zeros((len(o), 3))}, 4)
     with pytest.raises(ValueError, match="predictions of 'nan' hold non-finite values"):
         run_backtest(times, speed, np.array([10]), {**pers, "nan": lambda o: np.full((len(o), 4), np.nan)}, 4)
@@ -170,16 +165,13 @@ def test_better_challenger_is_promoted():
     decision = decide_promotion(1.30, 1.40, ("blend", 1.49), challenger_name="gru v3", champion_name="gru v2")
     assert decision.promote and decision.champion == "gru v3"
     assert decision.reason == (
-        "gru v3 RMSE 1.300 m/s beat champion gru v2 1.400 m/s and best baseline blend 1.490 m/s; "
-        "gru v3 is champion"
+        "gru v3 RMSE 1.300 m/s beat champion gru v2 1.400 m/s and best baseline blend 1.490 m/s; gru v3 is champion"
     )
 
 
 def test_first_model_must_beat_best_baseline():
     lost = decide_promotion(1.50, None, ("blend", 1.49), challenger_name="gru v1")
-    assert lost == Decision(
-        False, "blend", "gru v1 RMSE 1.500 m/s did not beat blend 1.490 m/s; champion is blend"
-    )
+    assert lost == Decision(False, "blend", "gru v1 RMSE 1.500 m/s did not beat blend 1.490 m/s; champion is blend")
     tie = decide_promotion(1.49, None, ("blend", 1.49), challenger_name="gru v1")
     assert not tie.promote and tie.champion == "blend"
     won = decide_promotion(1.40, None, ("blend", 1.49), challenger_name="gru v1")
@@ -206,9 +198,7 @@ def test_deliberately_worse_model_end_to_end_keeps_baseline_champion():
     }
     result = run_backtest(times, speed, origins, preds, 6)
     name, base_rmse = best_model(result.metrics, ["persistence"])
-    rmse = result.metrics.query("model == 'untrained' and metric == 'rmse' and horizon_h == 0")[
-        "value"
-    ].item()
+    rmse = result.metrics.query("model == 'untrained' and metric == 'rmse' and horizon_h == 0")["value"].item()
     decision = decide_promotion(rmse, None, (name, base_rmse), challenger_name="untrained")
     assert not decision.promote and decision.champion == "persistence"
 

@@ -30,9 +30,7 @@ def test_persistence_repeats_last_observation():
 def test_seasonal_naive_repeats_last_cycle():
     speed = np.arange(10.0)
     # season 3, origin 5: leads 1..4 read indices 3, 4, 5 then 3 again (two seasons back)
-    np.testing.assert_array_equal(
-        seasonal_naive_forecast(speed, np.array([5]), 4, season_steps=3), [[3, 4, 5, 3]]
-    )
+    np.testing.assert_array_equal(seasonal_naive_forecast(speed, np.array([5]), 4, season_steps=3), [[3, 4, 5, 3]])
     pred = seasonal_naive_forecast(np.arange(60.0), np.array([30]), 26)
     assert pred[0, 0] == 7 and pred[0, 23] == 30 and pred[0, 24] == 7 and pred[0, 25] == 8
 
@@ -45,9 +43,7 @@ def test_climatology_by_hand():
     expected[6] = 6.0
     np.testing.assert_allclose(hour_mean, expected)
     # only training rows count
-    np.testing.assert_allclose(
-        fit_climatology(_times(48), np.arange(48.0), np.arange(48) < 24), np.arange(24)
-    )
+    np.testing.assert_allclose(fit_climatology(_times(48), np.arange(48.0), np.arange(48) < 24), np.arange(24))
     # origin 47 is 23:00 UTC; targets fall at 00, 01, 02 UTC, past the end of the grid
     np.testing.assert_allclose(climatology_forecast(_times(48), np.array([47]), 3, hour_mean), [[12, 13, 14]])
 
@@ -60,9 +56,7 @@ def test_climatology_uses_utc_hours():
 
 
 def test_climatology_without_an_hour_raises():
-    with pytest.raises(
-        ValueError, match=r"climatology: no training data at hour\(s\) \[20, 21, 22, 23\] UTC"
-    ):
+    with pytest.raises(ValueError, match=r"climatology: no training data at hour\(s\) \[20, 21, 22, 23\] UTC"):
         fit_climatology(_times(20), np.ones(20), np.ones(20, bool))
 
 
@@ -110,9 +104,7 @@ def test_baselines_fit_json_params_and_predict():
     )
     assert list(BASELINES) == ["persistence", "seasonal_naive", "climatology", "blend"]
     for name, baseline in BASELINES.items():
-        params = json.loads(
-            json.dumps(baseline.fit(times, speed, train, val_origins, 24))
-        )  # survives the registry
+        params = json.loads(json.dumps(baseline.fit(times, speed, train, val_origins, 24)))  # survives the registry
         pred = baseline.predict(times, speed, test_origins, 24, params)
         assert pred.shape == (1, 24) and np.isfinite(pred).all(), name
     blend = get_baseline("blend").fit(times, speed, train, val_origins, 24)

@@ -16,9 +16,7 @@ def test_save_load_gives_identical_predictions(tmp_path, quantiles):
     path = save_fit(tmp_path / "reg" / "gru.pt", fit, extra={"station_id": "a"})
     forecaster, meta = load_checkpoint(path)
     origins = frame["time"].iloc[100:400:7]
-    np.testing.assert_array_equal(
-        predict(forecaster, frame, origins), predict(fit.forecaster, frame, origins)
-    )
+    np.testing.assert_array_equal(predict(forecaster, frame, origins), predict(fit.forecaster, frame, origins))
     assert meta["kind"] == "gru" and meta["feature_names"] == fit.feature_names
     assert meta["training_window"] == fit.training_window
     assert meta["metrics"]["test_rmse_ms"] == fit.metrics["test_rmse_ms"]

@@ -51,9 +51,7 @@ def test_metrics_match_numpy_references(rand, axis):
     np.testing.assert_allclose(mae(y, p, axis), np.abs(y - p).mean(axis))
     np.testing.assert_allclose(rmse(y, p, axis), np.sqrt(np.square(y - p).mean(axis)))
     np.testing.assert_allclose(bias(y, p, axis), (p - y).mean(axis))
-    np.testing.assert_allclose(
-        pinball_loss(y, p, 0.9, axis), np.where(y >= p, 0.9 * (y - p), 0.1 * (p - y)).mean(axis)
-    )
+    np.testing.assert_allclose(pinball_loss(y, p, 0.9, axis), np.where(y >= p, 0.9 * (y - p), 0.1 * (p - y)).mean(axis))
     lo, hi = np.minimum(p, q), np.maximum(p, q)
     np.testing.assert_allclose(interval_coverage(y, lo, hi, axis), ((lo <= y) & (y <= hi)).mean(axis))
 
@@ -75,9 +73,7 @@ def _value(table, model, horizon_h, metric):
 
 
 def test_metrics_table_long_format_and_skill():
-    persistence = np.array(
-        [[3.0, 2.0], [3.0, 6.0]]
-    )  # errors [[2, 0], [0, 2]]: rmse [sqrt 2, sqrt 2], overall sqrt 2
+    persistence = np.array([[3.0, 2.0], [3.0, 6.0]])  # errors [[2, 0], [0, 2]]: rmse [sqrt 2, sqrt 2], overall sqrt 2
     table = metrics_table(Y, {"persistence": persistence, "model": P})
     assert list(table.columns) == METRIC_COLUMNS
     assert table["horizon_h"].dtype == np.int64 and table["value"].dtype == np.float64

@@ -70,9 +70,7 @@ def test_ensemble_averages_members():
 
 
 def test_autoregressive_rolls_hour_of_day_one_step():
-    cfg = NetworkConfig(
-        n_features=3, hidden_size=4, horizon_steps=2, autoregressive=True, cyclic_pairs=((1, 2, 24.0),)
-    )
+    cfg = NetworkConfig(n_features=3, hidden_size=4, horizon_steps=2, autoregressive=True, cyclic_pairs=((1, 2, 24.0),))
     net = RecurrentForecaster(cfg)
     hour = 5
     x_t = torch.tensor([[0.3, math.sin(2 * math.pi * hour / 24), math.cos(2 * math.pi * hour / 24)]])

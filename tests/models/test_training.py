@@ -22,9 +22,7 @@ FAST = dict(lookback_steps=24, horizon_steps=6, hidden_size=8, batch_size=64, wi
             max_val_windows=256, max_epochs=3, patience=3, learning_rate=1e-2)  # fmt: skip
 
 
-def wind_frame(
-    n_hours: int = 1500, seed: int = 0, gust: bool = True, start: str = "2021-03-01"
-) -> pd.DataFrame:
+def wind_frame(n_hours: int = 1500, seed: int = 0, gust: bool = True, start: str = "2021-03-01") -> pd.DataFrame:
     """Hourly wind with a diurnal cycle and AR(1) weather, a 30-hour gap and some missing directions."""
     rng = np.random.default_rng(seed)
     t = pd.date_range(start, periods=n_hours, freq="1h", tz="UTC")
@@ -72,9 +70,7 @@ def test_scaler_never_sees_validation_or_test_values():
     frame = wind_frame(900)
     train_end, val_end = frame["time"].iloc[600], frame["time"].iloc[700]
     frame.loc[800, "wind_speed_ms"] = 1e6  # a wild value in the test part
-    fit = fit_forecaster(
-        {"a": frame}, ForecasterConfig(**dict(FAST, max_epochs=1)), Cutoffs(train_end, val_end)
-    )
+    fit = fit_forecaster({"a": frame}, ForecasterConfig(**dict(FAST, max_epochs=1)), Cutoffs(train_end, val_end))
     train = frame.loc[frame["time"] < train_end, "wind_speed_ms"]
     assert fit.forecaster.scaler.mean[0] == pytest.approx(train.mean(), rel=1e-6)
     assert fit.forecaster.scaler.std[0] == pytest.approx(train.std(ddof=0), rel=1e-6)
@@ -119,9 +115,7 @@ def test_nan_loss_stops_with_the_epoch_named():
 
 
 def test_too_short_series_is_refused_with_counts():
-    with pytest.raises(
-        ValueError, match=r"need gap-free windows of 168\+24 hours in training and validation"
-    ):
+    with pytest.raises(ValueError, match=r"need gap-free windows of 168\+24 hours in training and validation"):
         fit_forecaster({"a": wind_frame(200)}, ForecasterConfig(max_epochs=1))
 
 

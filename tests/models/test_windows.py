@@ -92,9 +92,7 @@ def test_window_set_never_crosses_station_seams():
 def test_split_starts_drops_windows_straddling_a_cutoff():
     parts = split_starts(np.arange(10), train_stop=6, val_stop=9, lookback_steps=2, horizon_steps=2)
     assert (
-        parts["train"].tolist() == [0, 1, 2]
-        and parts["val"].tolist() == [4, 5]
-        and parts["test"].tolist() == [7, 8, 9]
+        parts["train"].tolist() == [0, 1, 2] and parts["val"].tolist() == [4, 5] and parts["test"].tolist() == [7, 8, 9]
     )
 
 

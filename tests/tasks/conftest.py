@@ -26,9 +26,7 @@ def http_server() -> Iterator[ScriptedServer]:
 @pytest.fixture
 def fast_http() -> HttpSettings:
     """Small timeouts and backoff so retry tests stay fast."""
-    return HttpSettings(
-        connect_timeout_s=2, read_timeout_s=2, retries=2, backoff_factor_s=0.01, max_retry_after_s=5
-    )
+    return HttpSettings(connect_timeout_s=2, read_timeout_s=2, retries=2, backoff_factor_s=0.01, max_retry_after_s=5)
 
 
 @pytest.fixture

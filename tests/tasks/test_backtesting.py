@@ -7,10 +7,11 @@ import pytest
 import torch
 
 from models.checkpoint import save_fit
-from tasks import registry, store as st
+from models.training import fit_forecaster
+from tasks import registry
+from tasks import store as st
 from tasks.backtesting import backtest_station
 from tasks.training import forecaster_config, station_cutoffs, train_and_register
-from models.training import fit_forecaster
 from windcast.config import PipelineConfig
 
 

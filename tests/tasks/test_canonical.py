@@ -25,7 +25,13 @@ def ten_minute(start, n):
 
 def test_exact_duplicates_merge_and_conflicts_are_set_apart():
     df = samples(
-        ["2024-01-01T00:00Z", "2024-01-01T00:00Z", "2024-01-01T00:10Z", "2024-01-01T00:10Z", "2024-01-01T00:20Z"],
+        [
+            "2024-01-01T00:00Z",
+            "2024-01-01T00:00Z",
+            "2024-01-01T00:10Z",
+            "2024-01-01T00:10Z",
+            "2024-01-01T00:20Z",
+        ],
         [5.0, 5.0, 6.0, 7.0, 8.0],
     )
     result = deduplicate_samples(df)

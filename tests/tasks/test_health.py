@@ -37,7 +37,8 @@ def setup_store(tmp_path, forecast_error_ms: float) -> PipelineConfig:
     }, index=[0])  # fmt: skip
     table = pa.Table.from_pandas(metrics[METRIC_SCHEMA.names], schema=METRIC_SCHEMA, preserve_index=False)
     st.atomic_write_table(
-        tmp_path / "store/metrics/station_id=s1/run_id=r1/part-0.parquet", table.drop_columns(["station_id", "run_id"])
+        tmp_path / "store/metrics/station_id=s1/run_id=r1/part-0.parquet",
+        table.drop_columns(["station_id", "run_id"]),
     )
     return config
 

@@ -92,8 +92,7 @@ def test_scada_local_end_stamps_km_h_across_fall_back(fixtures_dir):
 def test_nonexistent_and_unorderable_ambiguous_local_times(tmp_path):
     csv = _write(
         tmp_path / "local.csv",
-        "time,speed\n2023-03-26T01:30:00,1.0\n2023-03-26T02:30:00,2.0\n2023-03-26 03:30,3.0\n"
-        "2023-10-29T02:30:00,4.0\n",
+        "time,speed\n2023-03-26T01:30:00,1.0\n2023-03-26T02:30:00,2.0\n2023-03-26 03:30,3.0\n2023-10-29T02:30:00,4.0\n",
     )
     source = FileSource(
         path=csv, timezone="Europe/Berlin", speed_column="speed", direction_column=None, gust_column=None
@@ -140,9 +139,7 @@ def test_parquet_naive_local_times_in_knots(tmp_path):
     result = _parse(source)
     assert list(result.samples["time"]) == _utc("2024-07-01 04:00", "2024-07-01 04:20")
     assert list(result.samples["wind_speed_ms"]) == [10 * 0.514444, 20 * 0.514444]
-    assert result.rejects[["line_no", "reason"]].to_dict("records") == [
-        {"line_no": 1, "reason": "missing_wind_speed"}
-    ]
+    assert result.rejects[["line_no", "reason"]].to_dict("records") == [{"line_no": 1, "reason": "missing_wind_speed"}]
 
 
 def test_parquet_aware_times_and_tenths_of_m_s(tmp_path):
@@ -162,9 +159,7 @@ def test_parquet_aware_times_and_tenths_of_m_s(tmp_path):
 def test_mph_and_iso_without_offset_in_utc(tmp_path):
     csv = _write(tmp_path / "m.csv", "time,wind_speed_ms\n2024-01-01 00:00,10\n")
     result = _parse(FileSource(path=csv, speed_unit="mph"))
-    assert result.samples[["time", "wind_speed_ms"]].values.tolist() == [
-        [pd.Timestamp("2024-01-01", tz="UTC"), 4.4704]
-    ]
+    assert result.samples[["time", "wind_speed_ms"]].values.tolist() == [[pd.Timestamp("2024-01-01", tz="UTC"), 4.4704]]
 
 
 def test_header_only_csv_gives_no_rows(tmp_path):
@@ -221,9 +216,7 @@ def test_fetch_payloads_reads_the_whole_file(fixtures_dir, tmp_path):
     (payload,) = fetch_payloads(station, HttpSettings(), since=pd.Timestamp("2030-01-01", tz="UTC"))
     assert payload.content == (fixtures_dir / "canonical.csv").read_bytes()
     missing = Station(id="mast1", source=FileSource(path=tmp_path / "nope.csv"))
-    with pytest.raises(
-        SourceError, match=re.escape(f"station 'mast1': {tmp_path / 'nope.csv'}: cannot read the file")
-    ):
+    with pytest.raises(SourceError, match=re.escape(f"station 'mast1': {tmp_path / 'nope.csv'}: cannot read the file")):
         fetch_payloads(missing, HttpSettings(), since=None)
 
 

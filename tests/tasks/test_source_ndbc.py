@@ -55,8 +55,7 @@ def test_realtime_newest_first_with_mm(fixtures_dir):
             "station_id": "boston",
             "raw_ref": "raw/boston/x.txt",
             "line_no": 8,
-            "raw_text": "2022 06 04 12 40  MM   MM   MM   0.4     5    MM  MM     MM    MM  14.1"
-            "    MM   MM   MM    MM",
+            "raw_text": "2022 06 04 12 40  MM   MM   MM   0.4     5    MM  MM     MM    MM  14.1    MM   MM   MM    MM",
             "reason": "missing_wind_speed",
         }
     ]

@@ -27,9 +27,7 @@ def _source(**kw) -> OpenMeteoSource:
 
 def _parse(doc: dict | bytes):
     content = doc if isinstance(doc, bytes) else json.dumps(doc).encode()
-    result = parse_open_meteo(
-        Payload("berlin", "open-meteo", URL, content, ".json", NOW), "raw/berlin/a.json"
-    )
+    result = parse_open_meteo(Payload("berlin", "open-meteo", URL, content, ".json", NOW), "raw/berlin/a.json")
     assert result.rows_in == len(result.samples) + len(result.rejects)
     assert list(result.samples.columns) == SAMPLE_COLUMNS
     assert list(result.rejects.columns) == REJECT_COLUMNS
@@ -132,9 +130,7 @@ def test_bad_time_is_parse_error():
     ],
 )
 def test_unusable_payloads_raise_source_error(content, detail):
-    with pytest.raises(
-        SourceError, match=r"^station 'berlin': http://h/v1/archive\?latitude=52\.52: "
-    ) as info:
+    with pytest.raises(SourceError, match=r"^station 'berlin': http://h/v1/archive\?latitude=52\.52: ") as info:
         _parse(content)
     assert detail in str(info.value)
 
@@ -146,11 +142,7 @@ def test_fetch_sends_key_but_never_exposes_it(http_server, fast_http, fixtures_d
     since = pd.Timestamp("2023-10-29 02:00", tz="UTC")
     (payload,) = fetch_payloads(Station(id="berlin", source=src), fast_http, since, api_key=SECRET)
     seen = http_server.hits("/v1/archive")[-1].query
-    assert (
-        seen["apikey"] == [SECRET]
-        and seen["start_date"] == ["2023-10-28"]
-        and seen["end_date"] == ["2023-12-31"]
-    )
+    assert seen["apikey"] == [SECRET] and seen["start_date"] == ["2023-10-28"] and seen["end_date"] == ["2023-12-31"]
     assert seen["wind_speed_unit"] == ["ms"] and seen["timezone"] == ["UTC"]
     assert SECRET not in payload.url and payload.url.endswith("&apikey=***")
     assert (payload.source, payload.suffix, payload.content) == ("open-meteo", ".json", body)

@@ -243,8 +243,7 @@ def test_schema_error_names_missing_and_unexpected_columns():
     with pytest.raises(ValueError) as excinfo:
         validate_measurements(df, QUALITY, "1h")
     assert str(excinfo.value) == (
-        "measurements do not match the schema: missing columns ['wind_gust_ms'], "
-        "unexpected columns ['temperature_c']"
+        "measurements do not match the schema: missing columns ['wind_gust_ms'], unexpected columns ['temperature_c']"
     )
 
 

@@ -72,6 +72,9 @@ def save_checkpoint(
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # as open() would: mkstemp's 0600 would hide the model from other readers
     try:
         with os.fdopen(fd, "wb") as fh:
             torch.save(payload, fh)

@@ -1,5 +1,7 @@
 """Checkpoints: plain dicts loadable with weights_only=True, atomic writes, same predictions after load."""
 
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -23,6 +25,9 @@ def test_save_load_gives_identical_predictions(tmp_path, quantiles):
     assert meta["extra"]["station_id"] == "a" and meta["extra"]["cutoffs"]["a"] == fit.cutoffs["a"].to_dict()
     assert meta["network"]["quantiles"] == list(quantiles) and "created_at" in meta
     assert [p.name for p in path.parent.iterdir()] == ["gru.pt"]  # no temp file left behind
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # readable like any file, not mkstemp's 0600
 
 
 def test_checkpoint_holds_only_plain_types_and_tensors(tmp_path):

@@ -1,0 +1,42 @@
+"""train_flow on the embedded sample under a real Prefect API: GRU and LSTM train, the loss falls, both register."""
+
+import asyncio
+from pathlib import Path
+
+from flows.train import train_flow
+from tasks import registry, store as st
+from tasks.ingest import ingest_station
+from windcast.config import load_config
+
+SAMPLE = Path(__file__).resolve().parents[2] / "data" / "sample" / "windcast.yaml"
+
+
+async def artifact_keys():
+    from prefect.client.orchestration import get_client
+
+    async with get_client() as client:
+        return {a.key for a in await client.read_artifacts() if a.key}
+
+
+def test_train_flow_on_the_embedded_sample(prefect_harness, tmp_path):
+    sample = load_config(SAMPLE, data_dir=tmp_path / "store")
+    config = sample.model_copy(
+        update={
+            "stations": [sample.station("greensboro")],
+            "training": sample.training.model_copy(update={"kinds": ["gru", "lstm"], "max_epochs": 4, "patience": 4}),
+        }
+    )
+    ingest_station(config, config.stations[0])
+
+    summaries = train_flow(config=config)
+
+    assert sorted(s["kind"] for s in summaries) == ["gru", "lstm"]
+    for s in summaries:
+        assert s["epochs"] == 4 and s["versions"] == {"greensboro": 1}
+        assert s["train_loss"][-1] < s["train_loss"][0], f"{s['kind']} training loss did not fall: {s['train_loss']}"
+    store = st.Store(config.data_dir)
+    for kind in ("gru", "lstm"):
+        (version,) = registry.list_versions(store, "greensboro", kind)
+        assert (version.path / "model.pt").exists()
+        assert registry.read_meta(version)["cutoffs"]["greensboro"]["train_end"] < "2100"
+    assert {"windcast-training", "windcast-training-report"} <= asyncio.run(artifact_keys())

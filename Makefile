@@ -43,3 +43,35 @@ lint: $(STAMP)
 
 clean-store:
 	rm -rf data/store
+
+# --- Operations (docs/operations.md): a Prefect server, the work pools, one worker per pool, the deployments.
+# On another host point PREFECT_API_URL at the server, e.g. make worker-gpu PREFECT_API_URL=http://srv:4200/api
+PREFECT_PORT    ?= 4200
+PREFECT_API_URL ?= http://127.0.0.1:$(PREFECT_PORT)/api
+WINDCAST_HOME   ?= $(CURDIR)
+
+.PHONY: server pools deploy worker-cpu worker-gpu
+
+# A Prefect server (API + UI) on 127.0.0.1; SQLite under PREFECT_HOME (.prefect/) unless
+# PREFECT_API_DATABASE_CONNECTION_URL names a PostgreSQL database. Add PREFECT_HOST=0.0.0.0 for remote workers.
+PREFECT_HOST ?= 127.0.0.1
+server: $(STAMP)
+	$(VENV)/bin/prefect server start --host $(PREFECT_HOST) --port $(PREFECT_PORT)
+
+pools: $(STAMP)
+	PREFECT_API_URL=$(PREFECT_API_URL) $(VENV)/bin/prefect work-pool create windcast-cpu --type process --overwrite
+	PREFECT_API_URL=$(PREFECT_API_URL) $(VENV)/bin/prefect work-pool create windcast-gpu --type process --overwrite
+
+# WINDCAST_HOME is left out on purpose: `prefect deploy` would bake this host's path into the pull step,
+# which the workers must fill in from their own environment.
+deploy: $(STAMP)
+	env -u WINDCAST_HOME PREFECT_API_URL=$(PREFECT_API_URL) $(VENV)/bin/prefect --no-prompt deploy --all
+
+worker-cpu: $(STAMP)
+	WINDCAST_HOME=$(WINDCAST_HOME) PREFECT_API_URL=$(PREFECT_API_URL) \
+	  $(VENV)/bin/prefect worker start --pool windcast-cpu --type process
+
+# On the GPU host (make venv installs the CUDA build of torch there): one training run at a time.
+worker-gpu: $(STAMP)
+	WINDCAST_HOME=$(WINDCAST_HOME) PREFECT_API_URL=$(PREFECT_API_URL) \
+	  $(VENV)/bin/prefect worker start --pool windcast-gpu --type process --limit 1

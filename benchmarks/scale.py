@@ -36,11 +36,11 @@ sys.path.insert(0, str(ROOT))
 
 from prefect import flow  # noqa: E402
 
-from flows.backtest import backtest_flow, new_run_id  # noqa: E402
-from flows.forecast import forecast_flow  # noqa: E402
-from flows.ingest import ingest_flow  # noqa: E402
+from flows.backtest import backtest_stations_flow, new_run_id  # noqa: E402
+from flows.forecast import forecast_stations_flow  # noqa: E402
+from flows.ingest import ingest_stations_flow  # noqa: E402
 from flows.runners import RunnerSettings, run_with_runner, shared_cluster  # noqa: E402
-from flows.train import train_flow  # noqa: E402
+from flows.train import train_stations_flow  # noqa: E402
 from windcast.config import PipelineConfig  # noqa: E402
 
 TRAINING = {"kinds": ["gru"], "max_epochs": 2, "patience": 1}
@@ -94,10 +94,10 @@ def scale_pipeline_flow(config: PipelineConfig, runner: RunnerSettings) -> dict:
     run_id, stages, seconds = new_run_id(), {}, {}
     with shared_cluster(config, runner) as shared:
         for name, stage_flow, extra in [
-            ("ingest", ingest_flow, {}),
-            ("train", train_flow, {}),
-            ("backtest", backtest_flow, {"run_id": run_id}),
-            ("forecast", forecast_flow, {}),
+            ("ingest", ingest_stations_flow, {}),
+            ("train", train_stations_flow, {}),
+            ("backtest", backtest_stations_flow, {"run_id": run_id}),
+            ("forecast", forecast_stations_flow, {}),
         ]:
             t0 = time.perf_counter()
             state = run_with_runner(stage_flow, config, shared, return_state=True, **extra)

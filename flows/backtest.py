@@ -8,6 +8,7 @@ import pandas as pd
 from prefect import flow
 
 from flows.outcomes import gather_station_results, raise_if_failed
+from flows.runners import run_with_runner
 from tasks.backtest_tasks import backtest_station, publish_backtest_report
 from windcast.config import PipelineConfig
 
@@ -17,8 +18,8 @@ def new_run_id() -> str:
     return f"{pd.Timestamp.now(tz='UTC'):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
 
 
-@flow(name="backtest", log_prints=True)
-def backtest_flow(config: PipelineConfig, run_id: str | None = None) -> dict[str, dict]:
+@flow(name="backtest-stations", log_prints=True)
+def backtest_stations_flow(config: PipelineConfig, run_id: str | None = None) -> dict[str, dict]:
     """Backtest every station; a failed station does not lose the others' results."""
     run_id = run_id or new_run_id()
     chains = {}
@@ -28,3 +29,9 @@ def backtest_flow(config: PipelineConfig, run_id: str | None = None) -> dict[str
     results, failures = gather_station_results(chains)
     raise_if_failed(failures, len(chains), "backtest")
     return {sid: vars(values[0]) for sid, values in results.items()}
+
+
+@flow(name="backtest", log_prints=True)
+def backtest_flow(config: PipelineConfig, run_id: str | None = None):
+    """Backtest every station on the task runner the config asks for."""
+    return run_with_runner(backtest_stations_flow, config, run_id=run_id)

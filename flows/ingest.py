@@ -5,12 +5,13 @@ from __future__ import annotations
 from prefect import flow
 
 from flows.outcomes import collect_station_results
+from flows.runners import run_with_runner
 from tasks.ingest_tasks import curate, fetch_raw, publish_validation_summary, write_store
 from windcast.config import PipelineConfig
 
 
-@flow(name="ingest", log_prints=True)
-def ingest_flow(config: PipelineConfig) -> dict[str, dict]:
+@flow(name="ingest-stations", log_prints=True)
+def ingest_stations_flow(config: PipelineConfig) -> dict[str, dict]:
     """Ingest every station of the config into the store; one station's failure does not stop the others."""
     chains = {}
     for station in config.stations:
@@ -20,3 +21,9 @@ def ingest_flow(config: PipelineConfig) -> dict[str, dict]:
         chains[station.id] = [refs, curation, published, write_store.submit(config, curation, refs)]
     reports = collect_station_results(chains, "ingest")
     return {sid: values[-1].as_dict() for sid, values in reports.items()}
+
+
+@flow(name="ingest", log_prints=True)
+def ingest_flow(config: PipelineConfig):
+    """Ingest every station on the task runner the config asks for (threads by default, or Dask)."""
+    return run_with_runner(ingest_stations_flow, config)

@@ -8,39 +8,12 @@ tcp://scheduler:8786}`` over an existing one. Flows call their stages through ``
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Any, Literal
+from typing import Any
 
 from prefect import Flow
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-
-class RunnerSettings(BaseModel):
-    """Which task runner executes the per-station tasks of a flow."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    kind: Literal["thread", "dask"] = Field(
-        "thread",
-        description="thread: Prefect's ThreadPoolTaskRunner in the flow run's process; dask: prefect-dask",
-    )
-    address: str | None = Field(
-        None,
-        description="dask only: scheduler of an existing cluster (tcp://host:8786); None: a local cluster",
-    )
-    n_workers: int = Field(2, ge=1, description="dask local cluster only: worker processes")
-    threads_per_worker: int = Field(1, ge=1, description="dask local cluster only: threads per worker process")
-    max_workers: int | None = Field(
-        None, ge=1, description="thread only: size of the thread pool (None: Prefect's default)"
-    )
-
-    @model_validator(mode="after")
-    def _fields_match_kind(self) -> RunnerSettings:
-        if self.kind == "thread" and self.address is not None:
-            raise ValueError(f"runner address {self.address!r} needs kind 'dask', got kind 'thread'")
-        if self.kind == "dask" and self.max_workers is not None:
-            raise ValueError("runner max_workers applies to kind 'thread'; for 'dask' set n_workers")
-        return self
+from windcast.config import RunnerSettings
 
 
 def runner_settings_of(config: Any) -> RunnerSettings:

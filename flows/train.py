@@ -5,12 +5,13 @@ from __future__ import annotations
 from prefect import flow
 
 from flows.outcomes import gather_station_results, raise_if_failed
+from flows.runners import run_with_runner
 from tasks.training_tasks import publish_training_summary, train_model
 from windcast.config import PipelineConfig
 
 
-@flow(name="train", log_prints=True)
-def train_flow(config: PipelineConfig) -> list[dict]:
+@flow(name="train-stations", log_prints=True)
+def train_stations_flow(config: PipelineConfig) -> list[dict]:
     """Train every configured network kind per station group; a failed group does not lose the others."""
     from tasks.training import training_groups
 
@@ -21,3 +22,9 @@ def train_flow(config: PipelineConfig) -> list[dict]:
         publish_training_summary([values[0] for values in summaries.values()])
     raise_if_failed(failures, len(chains), "train")
     return [vars(values[0]) for values in summaries.values()]
+
+
+@flow(name="train", log_prints=True)
+def train_flow(config: PipelineConfig):
+    """Train every network on the task runner the config asks for."""
+    return run_with_runner(train_stations_flow, config)

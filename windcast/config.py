@@ -212,6 +212,32 @@ class ForecastSettings(_Frozen):
     health_min_forecasts: int = Field(24, ge=1, description="realised (forecast, observation) pairs needed")
 
 
+class RunnerSettings(_Frozen):
+    """Which task runner executes the per-station tasks of a flow."""
+
+    kind: Literal["thread", "dask"] = Field(
+        "thread",
+        description="thread: Prefect's ThreadPoolTaskRunner in the flow run's process; dask: prefect-dask",
+    )
+    address: str | None = Field(
+        None,
+        description="dask only: scheduler of an existing cluster (tcp://host:8786); None: a local cluster",
+    )
+    n_workers: int = Field(2, ge=1, description="dask local cluster only: worker processes")
+    threads_per_worker: int = Field(1, ge=1, description="dask local cluster only: threads per worker process")
+    max_workers: int | None = Field(
+        None, ge=1, description="thread only: size of the thread pool (None: Prefect's default)"
+    )
+
+    @model_validator(mode="after")
+    def _fields_match_kind(self) -> RunnerSettings:
+        if self.kind == "thread" and self.address is not None:
+            raise ValueError(f"runner address {self.address!r} needs kind 'dask', got kind 'thread'")
+        if self.kind == "dask" and self.max_workers is not None:
+            raise ValueError("runner max_workers applies to kind 'thread'; for 'dask' set n_workers")
+        return self
+
+
 class PipelineConfig(_Frozen):
     """Everything a windcast run needs: stations, frequency and where the data lives."""
 
@@ -224,6 +250,7 @@ class PipelineConfig(_Frozen):
     training: TrainingSettings = TrainingSettings()
     backtest: BacktestSettings = BacktestSettings()
     forecast: ForecastSettings = ForecastSettings()
+    runner: RunnerSettings = RunnerSettings()
 
     @field_validator("frequency")
     @classmethod

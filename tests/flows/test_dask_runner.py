@@ -6,8 +6,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from flows.ingest import ingest_flow
-from flows.runners import RunnerSettings, run_with_runner, task_runner_for
+from flows.ingest import ingest_flow, ingest_stations_flow
+from flows.runners import RunnerSettings, task_runner_for
 from tasks import store as st
 from windcast.config import PipelineConfig
 
@@ -67,10 +67,10 @@ def test_dask_local_cluster_gives_the_same_store_as_the_thread_runner(prefect_ha
     threaded = make_config(tmp_path, "threaded")
     on_dask = make_config(tmp_path, "dask")
 
-    expected = ingest_flow.with_options(task_runner=task_runner_for(threaded))(config=threaded)
+    expected = ingest_stations_flow.with_options(task_runner=task_runner_for(threaded))(config=threaded)
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
         settings = RunnerSettings(kind="dask", address=cluster.scheduler_address)
-        got = ingest_flow.with_options(task_runner=task_runner_for(settings=settings))(config=on_dask)
+        got = ingest_stations_flow.with_options(task_runner=task_runner_for(settings=settings))(config=on_dask)
         # the tasks really ran in two separate worker processes
         with Client(cluster) as client:
             executed = client.run(lambda dask_worker: dask_worker.state.executed_count)
@@ -96,13 +96,13 @@ def test_runner_settings_pick_the_task_runner():
     local = task_runner_for(settings=RunnerSettings(kind="dask", n_workers=3, threads_per_worker=2))
     assert isinstance(local, DaskTaskRunner)
     assert local.cluster_kwargs["n_workers"] == 3 and local.cluster_kwargs["threads_per_worker"] == 2
-    remote = task_runner_for(settings=RunnerSettings(kind="dask", address="tcp://10.0.0.5:8786"))
-    assert remote.address == "tcp://10.0.0.5:8786"
+    remote = task_runner_for(settings=RunnerSettings(kind="dask", address="tcp://127.0.0.1:8786"))
+    assert remote.address == "tcp://127.0.0.1:8786"
     with pytest.raises(ValueError, match="runner address 'tcp://x:1' needs kind 'dask', got kind 'thread'"):
         RunnerSettings(kind="thread", address="tcp://x:1")
 
 
-def test_run_with_runner_runs_a_flow_on_local_dask(prefect_harness, tmp_path):
-    config = make_config(tmp_path, "local")
-    reports = run_with_runner(ingest_flow, config, RunnerSettings(kind="dask", n_workers=2))
+def test_the_config_switch_runs_a_flow_on_local_dask(prefect_harness, tmp_path):
+    config = make_config(tmp_path, "local").model_copy(update={"runner": RunnerSettings(kind="dask", n_workers=2)})
+    reports = ingest_flow(config=config)  # no code change: the runner comes from the config
     assert reports["greensboro"]["intervals_inserted"] > 8000

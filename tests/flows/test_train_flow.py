@@ -4,7 +4,8 @@ import asyncio
 from pathlib import Path
 
 from flows.train import train_flow
-from tasks import registry, store as st
+from tasks import registry
+from tasks import store as st
 from tasks.ingest import ingest_station
 from windcast.config import load_config
 

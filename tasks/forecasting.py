@@ -133,14 +133,4 @@ def write_forecast(store: st.Store, station_id: str, rows: pd.DataFrame) -> str:
 
 def read_forecasts(store: st.Store, station_id: str | None = None) -> pd.DataFrame:
     """Every published forecast issue (one station or all)."""
-    import pyarrow.dataset as ds
-
-    root = store.root / "forecasts"
-    if station_id is not None:
-        root = store.station_dir(root, station_id)
-    if not root.exists():
-        return FORECAST_SCHEMA.empty_table().to_pandas()
-    frame = ds.dataset(root, format="parquet", partitioning="hive").to_table().to_pandas()
-    if station_id is not None:
-        frame["station_id"] = station_id
-    return frame.drop(columns=["issued_date"], errors="ignore")[FORECAST_SCHEMA.names]
+    return st.read_station_dataset(store, "forecasts", FORECAST_SCHEMA, station_id)

@@ -207,35 +207,29 @@ def _read_partition(path: Path, schema: pa.Schema) -> pd.DataFrame:
     return table.to_pandas()
 
 
-def read_measurements(store: Store, station_id: str | None = None) -> pd.DataFrame:
-    """Read curated measurements (one station or all) as a frame sorted by station and time."""
-    root = store.measurements_dir
+def read_station_dataset(store: Store, name: str, schema: pa.Schema, station_id: str | None = None) -> pd.DataFrame:
+    """Read one hive-partitioned dataset of the store (one station or all) with the schema's columns."""
+    root = store.root / name
     if station_id is not None:
         root = store.station_dir(root, station_id)
     if not root.exists():
-        return MEASUREMENT_SCHEMA.empty_table().to_pandas()
-    dataset = ds.dataset(root, format="parquet", partitioning="hive")
-    table = dataset.to_table()
-    frame = table.to_pandas()
+        return schema.empty_table().to_pandas()
+    frame = ds.dataset(root, format="parquet", partitioning="hive").to_table().to_pandas()
     if station_id is not None:
-        frame["station_id"] = station_id
+        frame["station_id"] = station_id  # the partition column is only in the path above the station folder
     frame["station_id"] = frame["station_id"].astype(str)
-    frame = frame.drop(columns=["year"], errors="ignore")
-    return frame[MEASUREMENT_SCHEMA.names].sort_values(["station_id", "time"]).reset_index(drop=True)
+    return frame[schema.names]
+
+
+def read_measurements(store: Store, station_id: str | None = None) -> pd.DataFrame:
+    """Read curated measurements (one station or all) as a frame sorted by station and time."""
+    frame = read_station_dataset(store, "measurements", MEASUREMENT_SCHEMA, station_id)
+    return frame.sort_values(["station_id", "time"]).reset_index(drop=True)
 
 
 def read_quarantine(store: Store, station_id: str | None = None) -> pd.DataFrame:
     """Read quarantined rows (one station or all)."""
-    root = store.quarantine_dir
-    if station_id is not None:
-        root = store.station_dir(root, station_id)
-    if not root.exists():
-        return QUARANTINE_SCHEMA.empty_table().to_pandas()
-    frame = ds.dataset(root, format="parquet", partitioning="hive").to_table().to_pandas()
-    if station_id is not None:
-        frame["station_id"] = station_id
-    frame["station_id"] = frame["station_id"].astype(str)
-    return frame[QUARANTINE_SCHEMA.names]
+    return read_station_dataset(store, "quarantine", QUARANTINE_SCHEMA, station_id)
 
 
 def read_watermark(store: Store, station_id: str) -> pd.Timestamp | None:

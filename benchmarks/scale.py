@@ -43,7 +43,7 @@ from flows.runners import RunnerSettings, run_with_runner, shared_cluster  # noq
 from flows.train import train_stations_flow  # noqa: E402
 from windcast.config import PipelineConfig  # noqa: E402
 
-TRAINING = {"kinds": ["gru"], "max_epochs": 2, "patience": 1}
+TRAINING = {"kinds": ["gru"], "max_epochs": 2, "patience": 1, "n_members": 1}
 
 
 def synthetic_station(seed: int, start: str, years: float) -> pd.DataFrame:

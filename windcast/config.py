@@ -165,7 +165,7 @@ class TrainingSettings(_Frozen):
     dropout: float = Field(0.0, ge=0, lt=1)
     quantiles: list[float] = Field(default_factory=list, description="e.g. [0.1, 0.5, 0.9]; [] = point")
     autoregressive: bool = False
-    n_members: int = Field(1, ge=1, description="seed ensemble size")
+    n_members: int = Field(3, ge=1, description="seed ensemble size (members averaged)")
     max_epochs: int = Field(20, ge=1)
     patience: int = Field(4, ge=0)
     batch_size: int = Field(256, ge=1)

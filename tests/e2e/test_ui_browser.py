@@ -64,7 +64,7 @@ frame[["time", "wind_speed_ms", "wind_dir_deg", "wind_gust_ms"]].to_csv(csv, ind
 config = PipelineConfig.model_validate({
     "data_dir": str(work / "store"),
     "stations": [{"id": "syn", "source": {"kind": "file", "path": str(csv)}}],
-    "training": {"kinds": ["gru"], "lookback_steps": 48, "horizon_steps": 12, "max_epochs": 2},
+    "training": {"kinds": ["gru"], "lookback_steps": 48, "horizon_steps": 12, "max_epochs": 2, "n_members": 1},
 })
 from flows.pipeline import pipeline_flow  # imported (slow) while the server starts
 

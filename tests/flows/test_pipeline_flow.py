@@ -60,6 +60,7 @@ def test_pipeline_flow_end_to_end(prefect_harness, server, tmp_path):
                 "kinds": ["gru", "lstm"],
                 "lookback_steps": 48,
                 "horizon_steps": HORIZON,
+                "n_members": 1,
                 "max_epochs": 2,
             },
         }

@@ -76,7 +76,7 @@ def deploy_variant(store: Path, out: Path) -> dict:
         config = json.loads(json.dumps(dep["parameters"]["config"]))  # anchors share one dict: copy
         config["data_dir"] = str(store)
         if dep["name"] == "windcast-retrain":
-            config["training"] = {"kinds": ["gru"], "max_epochs": 1, "hidden_size": 16}
+            config["training"] = {"kinds": ["gru"], "max_epochs": 1, "hidden_size": 16, "n_members": 1}
         dep["parameters"]["config"] = config
     out.write_text(yaml.safe_dump(spec, sort_keys=False))
     return spec

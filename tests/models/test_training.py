@@ -19,7 +19,7 @@ from models.training import (
 from models.windows import Cutoffs, build_window_set
 
 FAST = dict(lookback_steps=24, horizon_steps=6, hidden_size=8, batch_size=64, windows_per_epoch=256,
-            max_val_windows=256, max_epochs=3, patience=3, learning_rate=1e-2)  # fmt: skip
+            max_val_windows=256, max_epochs=3, patience=3, learning_rate=1e-2, n_members=1)  # fmt: skip
 
 
 def wind_frame(n_hours: int = 1500, seed: int = 0, gust: bool = True, start: str = "2021-03-01") -> pd.DataFrame:

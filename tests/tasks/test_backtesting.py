@@ -46,7 +46,7 @@ def config(tmp_path):
         {
             "data_dir": str(tmp_path / "store"),
             "stations": [{"id": "syn", "source": {"kind": "file", "path": str(tmp_path / "x.csv")}}],
-            "training": {"kinds": ["gru"], "lookback_steps": 48, "horizon_steps": 12, "max_epochs": 3},
+            "training": {"kinds": ["gru"], "lookback_steps": 48, "horizon_steps": 12, "max_epochs": 3, "n_members": 1},
         }
     )
     st.merge_measurements(st.Store(cfg.data_dir), "syn", synthetic_station(24 * 90))

@@ -110,27 +110,12 @@ def forecast_report(config: PipelineConfig, result: StationForecast) -> str:
         markdown_image(_save(store, sid, "forecast.png", forecast_plot(store, result)), "forecast"),
         "",
     ]
-    skill = skill_plot(metrics, sid)
-    if skill is not None:
-        lines += [
-            "## Backtest: RMSE and skill by lead time",
-            "",
-            markdown_image(_save(store, sid, "skill.png", skill), "skill"),
-            "",
-        ]
-    loss = loss_plot(store, sid, list(config.training.kinds))
-    if loss is not None:
-        lines += [
-            "## Training loss",
-            "",
-            markdown_image(_save(store, sid, "loss.png", loss), "loss curves"),
-            "",
-        ]
-    quality = quality_plot(store, sid, config.frequency)
-    lines += [
-        "## Data quality",
-        "",
-        markdown_image(_save(store, sid, "quality.png", quality), "data quality"),
-        "",
+    sections = [
+        ("Backtest: RMSE and skill by lead time", "skill.png", "skill", skill_plot(metrics, sid)),
+        ("Training loss", "loss.png", "loss curves", loss_plot(store, sid, list(config.training.kinds))),
+        ("Data quality", "quality.png", "data quality", quality_plot(store, sid, config.frequency)),
     ]
+    for title, name, alt, png in sections:
+        if png is not None:  # no backtest or no trained network yet: no section
+            lines += [f"## {title}", "", markdown_image(_save(store, sid, name, png), alt), ""]
     return "\n".join(lines)

@@ -15,10 +15,12 @@ import pandas as pd
 from ioos_qc import qartod
 from ioos_qc.qartod import QartodFlags
 
+from tasks.flat_spells import FlatSpellRule, flat_speed_flags, repeated_day_flags
 from windcast.config import QualitySettings
 
 GOOD, UNKNOWN, SUSPECT, FAIL, MISSING = 1, 2, 3, 4, 9
 QARTOD_CHECKS = ("flat_line_speed", "flat_line_direction", "spike", "rate_of_change")
+SERIES_CHECKS = ("repeated_day",)  # not a QARTOD test: a day-long pattern copied day after day
 
 assert (GOOD, UNKNOWN, SUSPECT, FAIL, MISSING) == (
     QartodFlags.GOOD,
@@ -105,7 +107,7 @@ def flat_line_flags(values: np.ndarray, suspect_slots: int, fail_slots: int, tol
 def qartod_flags(
     times: pd.Series, speed_ms: np.ndarray, dir_deg: np.ndarray, quality: QualitySettings, freq: str
 ) -> dict[str, np.ndarray]:
-    """QARTOD flags per check (1 good, 2 unknown, 3 suspect, 4 fail, 9 missing) for rows sorted by time.
+    """Flags per QARTOD and series check (1 good, 2 unknown, 3 suspect, 4 fail, 9 missing) for rows sorted by time.
 
     Args:
         times: strictly increasing interval starts on the `freq` grid.
@@ -125,29 +127,45 @@ def qartod_flags(
         quality.rate_of_change_suspect_ms_per_h * step_h,
         quality.rate_of_change_ms_per_h * step_h,
     )
-    flat_speed = _flat_line_speed_flags(speed, quality, freq)
-    flat_dir = _flat_line_direction_flags(direction, speed, quality, freq)
     on_grid = {
-        "flat_line_speed": flat_speed,
-        "flat_line_direction": flat_dir,
+        "flat_line_speed": flat_speed_flags(speed, flat_spell_rule(quality, freq)),
+        "flat_line_direction": _flat_line_direction_flags(direction, speed, quality, freq),
         "spike": spike,
         "rate_of_change": rate,
     }
-    return {name: on_grid[name][slots] for name in QARTOD_CHECKS}
-
-
-def _flat_line_speed_flags(speed: np.ndarray, quality: QualitySettings, freq: str) -> np.ndarray:
-    """Stuck speed sensor: flat spells above the calm limit, or implausibly long flat calms."""
-    calm = speed < quality.flat_line_min_speed_ms
-    tolerance = quality.flat_line_tolerance_ms
-    windy_suspect = _slots_of(quality, "flat_line_suspect_hours", freq)
-    windy_fail = _slots_of(quality, "flat_line_fail_hours", freq)
-    calm_fail = _slots_of(quality, "flat_line_calm_fail_hours", freq)
-    windy = flat_line_flags(np.where(calm, np.nan, speed), windy_suspect, windy_fail, tolerance)
-    stuck_calm = flat_line_flags(np.where(calm, speed, np.nan), calm_fail, calm_fail, tolerance)
-    flags = np.where(calm, stuck_calm, windy)
-    flags[np.isnan(speed)] = MISSING
+    flags = {name: on_grid[name][slots] for name in QARTOD_CHECKS}
+    flags["repeated_day"] = _repeated_day_flags(times, speed_ms, quality, freq)  # on rows, not the compact grid
     return flags
+
+
+def flat_spell_rule(quality: QualitySettings, freq: str) -> FlatSpellRule:
+    """The flat speed test's thresholds for this frequency."""
+    return FlatSpellRule(
+        resolution_ms=quality.speed_resolution_ms,
+        tolerance_ms=quality.flat_line_tolerance_ms,
+        min_speed_ms=quality.flat_line_min_speed_ms,
+        min_slots=_slots_of(quality, "flat_line_min_hours", freq),
+        max_slots=_slots_of(quality, "flat_line_max_hours", freq),
+        calm_fail_slots=_slots_of(quality, "flat_line_calm_fail_hours", freq),
+        suspect_chance=quality.flat_line_suspect_chance,
+        fail_chance=quality.flat_line_fail_chance,
+    )
+
+
+def _repeated_day_flags(times: pd.Series, speed_ms: np.ndarray, quality: QualitySettings, freq: str) -> np.ndarray:
+    """A placeholder day pattern: readings equal to those one day earlier for `repeated_day_fail_hours`."""
+    step = pd.Timedelta(pd.tseries.frequencies.to_offset(freq))
+    if len(times) == 0 or pd.Timedelta("1D") % step != pd.Timedelta(0):
+        return np.where(np.isnan(speed_ms), MISSING, UNKNOWN).astype(np.uint8)  # no slot falls a day earlier
+    index = pd.DatetimeIndex(times).as_unit("us")
+    positions = ((index - index[0]) // step).to_numpy(dtype=np.int64)
+    return repeated_day_flags(
+        np.asarray(speed_ms, dtype=float),
+        positions,
+        int(pd.Timedelta("1D") / step),
+        _slots_of(quality, "repeated_day_fail_hours", freq),
+        quality.flat_line_tolerance_ms,
+    )
 
 
 def _flat_line_direction_flags(

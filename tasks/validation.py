@@ -14,7 +14,7 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
-from tasks.quality_checks import FAIL, GOOD, MISSING, QARTOD_CHECKS, SUSPECT, qartod_flags
+from tasks.quality_checks import FAIL, GOOD, MISSING, QARTOD_CHECKS, SERIES_CHECKS, SUSPECT, qartod_flags
 from windcast.config import QualitySettings
 from windcast.schemas import MEASUREMENT_COLUMNS
 
@@ -123,7 +123,7 @@ def run_qartod(
     )
     sorted_flags = qartod_flags(data["time"].iloc[rows], speed[rows], direction[rows], quality, freq)
     flags = {}
-    for name in QARTOD_CHECKS:
+    for name in (*QARTOD_CHECKS, *SERIES_CHECKS):
         flags[name] = np.full(len(data), MISSING, dtype=np.uint8)
         flags[name][rows] = sorted_flags[name]
     return flags
@@ -142,10 +142,11 @@ def failure_reasons(failed: dict[str, np.ndarray], n_rows: int) -> np.ndarray:
 
 
 def _qartod_row(name: str, flags: np.ndarray) -> tuple:
-    """Summary row of one QARTOD check: evaluated rows are those flagged good, suspect or fail."""
+    """Summary row of one QARTOD (or series) check: evaluated rows are those flagged good, suspect or fail."""
     evaluated = int(np.isin(flags, (GOOD, SUSPECT, FAIL)).sum())
     n_fail = int((flags == FAIL).sum())
-    return (name, "qartod", evaluated, n_fail, int((flags == SUSPECT).sum()), n_fail == 0)
+    kind = "series" if name in SERIES_CHECKS else "qartod"
+    return (name, kind, evaluated, n_fail, int((flags == SUSPECT).sum()), n_fail == 0)
 
 
 @lru_cache(maxsize=1)

@@ -129,14 +129,31 @@ class QualitySettings(_Frozen):
     )
     speed_min_ms: float = 0.0
     speed_max_ms: float = 75.0
-    flat_line_suspect_hours: float = Field(4.0, gt=0)
-    flat_line_fail_hours: float = Field(8.0, gt=0)
-    flat_line_tolerance_ms: float = Field(0.01, gt=0, description="ioos-qc tests range < tolerance")
+    gust_max_ms: float = Field(115.0, gt=0, description="highest plausible gust (the record is 113 m/s)")
+    speed_resolution_ms: float | None = Field(
+        None, gt=0, description="the sensor's reporting step (1.0 whole m/s, 0.514444 whole knots); None: inferred"
+    )
+    flat_line_tolerance_ms: float = Field(
+        0.01, gt=0, description="readings closer than max(this, resolution / 2) count as the same"
+    )
+    flat_line_min_hours: float = Field(4.0, gt=0, description="shorter flat spells are never flagged")
+    flat_line_suspect_chance: float = Field(
+        1e-3, gt=0, lt=1, description="a flat spell less likely than this (at the station's resolution) is suspect"
+    )
+    flat_line_fail_chance: float = Field(
+        1e-6, gt=0, lt=1, description="a flat spell less likely than this (at the station's resolution) fails"
+    )
+    flat_line_max_hours: float = Field(
+        48.0, gt=0, description="a flat spell above the calm limit this long fails at any resolution"
+    )
     flat_line_min_speed_ms: float = Field(
         0.5, ge=0, description="calm spells below this speed are not called a stuck sensor"
     )
     flat_line_calm_fail_hours: float = Field(
         48.0, gt=0, description="an exactly constant calm this long is a sensor reading zero"
+    )
+    repeated_day_fail_hours: float = Field(
+        48.0, gt=0, description="readings equal to those a day earlier for this long are a copied placeholder day"
     )
     spike_suspect_ms: float = Field(8.0, gt=0)
     spike_fail_ms: float = Field(15.0, gt=0)
@@ -152,6 +169,15 @@ class QualitySettings(_Frozen):
     direction_flat_line_min_speed_ms: float = Field(
         3.0, ge=0, description="below this speed a vane may legitimately sit still"
     )
+
+    @model_validator(mode="after")
+    def _chances_ordered(self) -> QualitySettings:
+        if self.flat_line_fail_chance > self.flat_line_suspect_chance:
+            raise ValueError(
+                f"flat_line_fail_chance {self.flat_line_fail_chance} must not exceed "
+                f"flat_line_suspect_chance {self.flat_line_suspect_chance}"
+            )
+        return self
 
 
 class TrainingSettings(_Frozen):

@@ -15,9 +15,11 @@ from windcast.schemas import MEASUREMENT_COLUMNS
 QUALITY = QualitySettings(
     speed_min_ms=0.0,
     speed_max_ms=75.0,
-    flat_line_suspect_hours=4.0,
-    flat_line_fail_hours=8.0,
     flat_line_tolerance_ms=0.01,
+    flat_line_min_hours=4.0,
+    flat_line_suspect_chance=1e-3,
+    flat_line_fail_chance=1e-6,
+    flat_line_max_hours=48.0,
     flat_line_min_speed_ms=0.5,
     spike_suspect_ms=8.0,
     spike_fail_ms=15.0,
@@ -87,8 +89,9 @@ def test_healthy_series_is_all_curated():
         "flat_line_direction",
         "spike",
         "rate_of_change",
+        "repeated_day",
     ]
-    assert list(result.summary["kind"]) == ["gx"] * len(GX_CHECKS) + ["qartod"] * 4
+    assert list(result.summary["kind"]) == ["gx"] * len(GX_CHECKS) + ["qartod"] * 4 + ["series"]
     assert result.summary["success"].all()
     assert _summary(result, "speed_range")["rows_evaluated"] == 48
     assert _summary(result, "spike")["rows_evaluated"] == 46  # first and last have one neighbour only

@@ -8,6 +8,11 @@ The resampling rule (documented in the README):
   ``freq / native spacing`` (the median spacing of the station's distinct sample times, at least 1); intervals with
   fewer are quarantined as ``too_few_samples`` with their mean, never curated;
 - intervals without any sample are simply absent: gaps stay gaps, nothing is filled.
+Before resampling, samples with a physically impossible value are set apart (``split_impossible_samples``):
+speed outside [speed_min_ms, speed_max_ms] or not finite (``speed_range``), a direction outside [0, 360] or
+not finite (``direction_range``: never wrapped), a gust outside [speed_min_ms, gust_max_ms] or not finite
+(``gust_range``). They are quarantined one by one and the interval keeps its valid samples: it is curated when
+enough of them remain. ``expected`` is counted on all samples, so rejecting some never lowers the bar.
 Exact duplicates (same time, same values) are merged and counted; conflicting duplicates (same time, different
 values) are all quarantined as ``conflicting_duplicate``, since there is no honest way to choose.
 """
@@ -33,6 +38,14 @@ class DedupResult:
 
 
 @dataclass
+class RangeSplit:
+    """Samples split into plausible ones and impossible ones (with the range checks they failed)."""
+
+    samples: pd.DataFrame
+    impossible: pd.DataFrame  # SAMPLE_COLUMNS + reason ("a;b", sorted check names)
+
+
+@dataclass
 class ResampleResult:
     """Intervals at the target frequency."""
 
@@ -55,6 +68,29 @@ def deduplicate_samples(samples: pd.DataFrame) -> DedupResult:
     )
 
 
+def split_impossible_samples(
+    samples: pd.DataFrame, speed_min_ms: float, speed_max_ms: float, gust_max_ms: float
+) -> RangeSplit:
+    """Set apart samples whose speed, direction or gust is impossible (see the module rule)."""
+    speed, direction, gust = (samples[c].to_numpy(dtype="float64", na_value=np.nan) for c in VALUE_COLUMNS)
+    with np.errstate(invalid="ignore"):
+        failed = {
+            "direction_range": ~np.isnan(direction) & ~((direction >= 0) & (direction <= 360)),
+            "gust_range": ~np.isnan(gust) & ~((gust >= speed_min_ms) & (gust <= gust_max_ms)),
+            "speed_range": ~np.isnan(speed) & ~((speed >= speed_min_ms) & (speed <= speed_max_ms)),
+        }
+    reason = np.full(len(samples), "", dtype=object)
+    for name, mask in failed.items():  # sorted names, joined like the validation reasons
+        reason[mask] = np.where(reason[mask] == "", name, reason[mask] + ";" + name)
+    bad = reason != ""
+    return RangeSplit(
+        samples=samples.loc[~bad].reset_index(drop=True),
+        impossible=samples.loc[bad]
+        .assign(reason=pd.Series(reason[bad], dtype="string").to_numpy())
+        .reset_index(drop=True),
+    )
+
+
 def native_spacing(times: pd.Series) -> pd.Timedelta | None:
     """Median spacing of the distinct sample times, or None with fewer than two."""
     distinct = pd.Series(times.unique()).sort_values()
@@ -72,9 +108,14 @@ def expected_samples_per_interval(times: pd.Series, freq: str) -> int:
     return max(1, int(round(step / spacing)))
 
 
-def resample_samples(samples: pd.DataFrame, freq: str, min_coverage: float) -> ResampleResult:
-    """Aggregate one station's deduplicated samples into intervals of ``freq`` (see the module rule)."""
-    expected = expected_samples_per_interval(samples["time"], freq)
+def resample_samples(
+    samples: pd.DataFrame, freq: str, min_coverage: float, expected: int | None = None
+) -> ResampleResult:
+    """Aggregate one station's deduplicated samples into intervals of ``freq`` (see the module rule).
+
+    ``expected``: samples per interval at the native spacing; None: counted on ``samples``.
+    """
+    expected = expected or expected_samples_per_interval(samples["time"], freq)
     min_samples = max(1, math.ceil(min_coverage * expected - 1e-9))
     if samples.empty:
         empty = _empty_intervals()

@@ -4,8 +4,8 @@ A sensor that reports whole m/s (KNMI, NDBC realtime) or whole knots (METAR) hol
 in ordinary weather, while a 0.1 m/s sensor rarely repeats a value twice. So a flat spell is judged by how
 unlikely it is at the station's resolution, not by a fixed length:
 
-- resolution ``r``: from the config, else inferred per station as the smallest step between distinct speeds
-  (the 10th percentile of those steps, so a stray odd value does not make a 1 m/s sensor look fine-grained);
+- resolution ``r``: from the config, else inferred per station as the smallest common step between
+  neighbouring distinct speeds (a stray odd value does not make a 1 m/s sensor look fine-grained);
   two readings are "the same" when they differ by less than ``max(tolerance, r / 2)``;
 - the chance that a reading repeats at the next step, ``p``, is counted in the station's own data per 1 m/s
   speed band, leaving out the spell being judged (and every spell already as long as the hard limit), and
@@ -16,7 +16,8 @@ unlikely it is at the station's resolution, not by a fixed length:
   spell (below ``min_speed_ms``) fails only at ``calm_fail_hours`` (calm nights are ordinary).
 
 A repeated day is a placeholder, not a measurement: when every reading of ``repeat_fail_hours`` in a row equals
-the reading one day earlier, those readings and the day they copy fail ``repeated_day``.
+the reading one day earlier (and they are not all one value: that is a flat spell), those readings and the day
+they copy fail ``repeated_day``.
 """
 
 from __future__ import annotations
@@ -46,12 +47,15 @@ class FlatSpellRule:
 
 
 def infer_resolution_ms(speed: np.ndarray) -> float:
-    """Reporting resolution of a speed series (m/s): a low percentile of the steps between distinct values; 0 if
-    fewer than two distinct values."""
+    """Reporting step of a speed series (m/s): the smallest common step between neighbouring distinct values.
+
+    "Common": at least a fifth as frequent as the most frequent step, so a stray odd value does not make a
+    whole-m/s sensor look fine-grained. 0.0 with fewer than two distinct values.
+    """
     values = np.unique(np.round(speed[np.isfinite(speed)], 6))
-    steps = np.diff(values)
-    steps = steps[steps > 1e-6]
-    return float(np.quantile(steps, 0.1)) if len(steps) else 0.0
+    steps, counts = np.unique(np.round(np.diff(values), 6), return_counts=True)
+    common = steps[(counts >= 0.2 * counts.max()) & (steps > 0)] if len(steps) else steps
+    return float(common.min()) if len(common) else 0.0
 
 
 def flat_spells(values: np.ndarray, tolerance: float) -> tuple[np.ndarray, np.ndarray]:
@@ -116,7 +120,8 @@ def repeated_day_flags(values: np.ndarray, positions: np.ndarray, day_slots: int
     run_id = np.cumsum(~(same & np.concatenate([[False], same[:-1]]) & consecutive))
     for run in np.unique(run_id[same]):
         members = np.flatnonzero((run_id == run) & same)
-        if len(members) >= fail_slots:
+        # a constant stretch also equals itself a day earlier: that is the flat-line test's to judge
+        if len(members) >= fail_slots and np.ptp(values[members]) >= tolerance:
             flags[members] = FAIL
             flags[earlier[members]] = FAIL
     return flags

@@ -17,6 +17,7 @@ import pandas as pd
 
 from tasks import canonical
 from tasks import store as st
+from tasks.quarantine_summary import rows_by_check, summarise_quarantine
 from tasks.sources import fetch_payloads, parse_payload
 from tasks.sources.base import Payload
 from tasks.validation import validate_measurements
@@ -44,7 +45,7 @@ class Curation:
     rows_quarantined: int = 0
     rows_duplicate: int = 0
     failed_fraction: float = 0.0
-    quarantine_by_reason: dict[str, int] = field(default_factory=dict)
+    quarantine_by_reason: dict[str, int] = field(default_factory=dict)  # payload rows per check
 
 
 @dataclass
@@ -128,7 +129,14 @@ def curate_station(config: PipelineConfig, station: Station, raw_refs: list[str]
         samples, rejects = empty_samples(), empty_rejects()
 
     dedup = canonical.deduplicate_samples(samples)
-    resampled = canonical.resample_samples(dedup.samples, config.frequency, config.resample.min_coverage)
+    quality = config.quality
+    plausible = canonical.split_impossible_samples(
+        dedup.samples, quality.speed_min_ms, quality.speed_max_ms, quality.gust_max_ms
+    )
+    expected = canonical.expected_samples_per_interval(dedup.samples["time"], config.frequency)
+    resampled = canonical.resample_samples(
+        plausible.samples, config.frequency, config.resample.min_coverage, expected=expected
+    )
     candidates = resampled.intervals.assign(source=station.source.kind, ingested_at=now)
     verdict = validate_measurements(candidates, config.quality, config.frequency)
 
@@ -136,6 +144,7 @@ def curate_station(config: PipelineConfig, station: Station, raw_refs: list[str]
         [
             _quarantine_rows(rejects, "parse", now, station),
             _quarantine_rows(dedup.conflicting.assign(reason="conflicting_duplicate"), "resample", now, station),
+            _quarantine_rows(plausible.impossible, "range", now, station),
             _quarantine_rows(resampled.too_few.assign(reason="too_few_samples"), "resample", now, station),
             _quarantine_rows(verdict.quarantined, "validate", now, station),
         ],
@@ -144,11 +153,12 @@ def curate_station(config: PipelineConfig, station: Station, raw_refs: list[str]
     rows_quarantined = (
         len(rejects)
         + len(dedup.conflicting)
+        + len(plausible.impossible)
         + int(resampled.too_few["n_samples"].sum())
         + int(verdict.quarantined["n_samples"].sum())
     )
     rows_curated = int(verdict.curated["n_samples"].sum())
-    by_reason = _rows_by_reason(quarantined)
+    by_reason = rows_by_check(quarantined)
     failed = sum(n for reason, n in by_reason.items() if reason not in COVERAGE_REASONS)
     judged = rows_parsed - sum(by_reason.get(r, 0) for r in COVERAGE_REASONS)
     return Curation(
@@ -181,14 +191,6 @@ def _quarantine_rows(frame: pd.DataFrame, stage: str, now: pd.Timestamp, station
     return out[QUARANTINE_COLUMNS]
 
 
-def _rows_by_reason(quarantined: pd.DataFrame) -> dict[str, int]:
-    """Payload rows per quarantine reason (an interval counts its samples; a multi-check row each reason)."""
-    counts: dict[str, int] = {}
-    for reason, n in zip(quarantined["reason"], quarantined["n_samples"].fillna(1), strict=True):
-        counts[reason] = counts.get(reason, 0) + int(n)
-    return dict(sorted(counts.items()))
-
-
 def write_curation(config: PipelineConfig, curation: Curation, raw_refs: list[str]) -> IngestReport:
     """Write quarantine first, then (if the failed fraction is acceptable) measurements and the watermark."""
     store = st.Store(config.data_dir)
@@ -197,8 +199,8 @@ def write_curation(config: PipelineConfig, curation: Curation, raw_refs: list[st
     if curation.failed_fraction > limit:
         raise DataQualityError(
             f"station {curation.station_id!r}: {curation.failed_fraction:.1%} of rows failed validation, "
-            f"more than max_failed_fraction {limit:.1%} ({curation.quarantine_by_reason}); measurements not "
-            f"written, quarantine kept in {store.quarantine_dir}"
+            f"more than max_failed_fraction {limit:.1%}; measurements not written, quarantine kept in "
+            f"{store.quarantine_dir} ({summarise_quarantine(curation.quarantined)})"
         )
     merge = st.merge_measurements(store, curation.station_id, curation.curated)
     watermark = st.read_watermark(store, curation.station_id)

@@ -43,7 +43,7 @@ QUARANTINE_SCHEMA = pa.schema(
         pa.field("wind_gust_ms", pa.float64()),
         pa.field("n_samples", pa.int32()),
         pa.field("reason", pa.string(), nullable=False),
-        pa.field("stage", pa.string(), nullable=False),  # parse | resample | validate
+        pa.field("stage", pa.string(), nullable=False),  # parse | range | resample | validate
         pa.field("line_no", pa.int64()),
         pa.field("raw_text", pa.string()),
         pa.field("source", pa.string(), nullable=False),

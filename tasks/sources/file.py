@@ -76,6 +76,8 @@ def parse_file(payload: Payload, source: FileSource, raw_ref: str) -> ParseResul
     else:
         table, line_no, raw_text, reason = _read_csv(payload, source.csv_separator)
     _check_columns(payload, source, list(table.columns))
+    if fmt == "parquet":  # CSV fields are text: 'True' is already refused as non-numeric
+        _refuse_booleans(payload, table, [source.speed_column, source.direction_column, source.gust_column])
     time, time_reason = _parse_times(table[source.time_column], source)
     reason = [r or t for r, t in zip(reason, time_reason, strict=True)]
     speed, speed_reason = _numbers(table[source.speed_column], source.speed_column)
@@ -143,6 +145,18 @@ def _check_columns(payload: Payload, source: FileSource, present: list[str]) -> 
     for col in wanted:
         if col is not None and col not in present and col not in _CANONICAL_OPTIONAL:
             raise payload_error(payload, f"missing column {col!r}; columns present: {present}")
+
+
+def _refuse_booleans(payload: Payload, table: pd.DataFrame, columns: list[str | None]) -> None:
+    """SourceError for a mapped value column of booleans: True/False would otherwise become 1 and 0."""
+    for col in columns:
+        if col is None or col not in table.columns:
+            continue
+        values = table[col]
+        if pd.api.types.is_bool_dtype(values) or (
+            values.dtype == object and values.map(lambda v: isinstance(v, (bool, np.bool_))).any()
+        ):
+            raise payload_error(payload, f"column {col!r} holds booleans (True/False), not numbers")
 
 
 def _parse_times(values: pd.Series, source: FileSource) -> tuple[pd.Series, list[str | None]]:

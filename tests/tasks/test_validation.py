@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tasks.flat_spells import infer_resolution_ms
 from tasks.quality_checks import grid_slots
 from tasks.validation import GX_CHECKS, SUMMARY_COLUMNS, failure_reasons, validate_measurements
 from windcast.config import QualitySettings
@@ -284,3 +285,66 @@ def test_failure_reasons_are_sorted_and_joined():
 
 def test_columns_are_the_measurement_schema():
     assert list(_frame(_wavy(2)).columns) == MEASUREMENT_COLUMNS
+
+
+def _whole_ms_weather(n_spells: int = 60) -> np.ndarray:
+    """Whole-m/s readings that hold each value 1-12 h: ordinary weather at 1 m/s resolution."""
+    levels = [3, 4, 5, 6, 7, 8, 7, 6, 5, 4]
+    holds = [1, 12, 3, 9, 2, 11, 5, 7, 10, 4, 8, 6, 12]
+    return np.concatenate([np.full(holds[i % len(holds)], float(levels[i % len(levels)])) for i in range(n_spells)])
+
+
+def test_coarse_resolution_spells_of_ordinary_weather_pass():
+    speed = _whole_ms_weather()  # 12-h spells: a fixed 8-h rule would fail them
+    result = _validate(_frame(speed, gust=speed + 3))
+    assert result.quarantined.empty
+    assert _summary(result, "flat_line_speed")["rows_suspect"] == 0
+
+
+def test_a_value_held_three_days_in_windy_weather_fails_at_any_resolution():
+    for resolution, unit in ((1.0, 1.0), (0.514444, 0.514444), (0.1, 0.1)):
+        weather = np.round(_whole_ms_weather() / unit) * unit
+        stuck = np.full(72, np.round(9.0 / unit) * unit)
+        speed = np.concatenate([weather[:300], stuck, weather[300:]])
+        result = _validate(_frame(speed, gust=speed + 3))
+        assert _reasons(result) == {i: "flat_line_speed" for i in range(300, 372)}, resolution
+
+
+def test_the_same_spell_is_ordinary_at_1_ms_and_stuck_at_0_1_ms():
+    coarse = np.concatenate([_whole_ms_weather(), np.full(12, 7.0), _whole_ms_weather()[::-1]])
+    fine = np.round(_wavy(len(coarse), level=6.0, amplitude=2.0), 1)  # a 0.1 m/s sensor: rarely repeats
+    fine[300:312] = 7.0
+    assert _validate(_frame(coarse, gust=coarse + 3)).quarantined.empty
+    assert _reasons(_validate(_frame(fine, gust=fine + 3))) == {i: "flat_line_speed" for i in range(300, 312)}
+
+
+def test_configured_resolution_wins_over_the_inferred_one():
+    # 60 h alternating 7.0 / 7.1: flat for a 1 m/s sensor (its noise is below its step), not for a 0.1 m/s one.
+    speed = np.round(_wavy(160), 1)
+    speed[50:110] = np.tile([7.0, 7.1], 30)
+    inferred = validate_measurements(_frame(speed), QUALITY, "1h")
+    configured = validate_measurements(_frame(speed), QUALITY.model_copy(update={"speed_resolution_ms": 1.0}), "1h")
+    assert inferred.quarantined.empty
+    assert configured.quarantined["reason"].to_dict() == {i: "flat_line_speed" for i in range(50, 110)}
+
+
+def test_resolution_is_inferred_from_the_smallest_common_step():
+    assert infer_resolution_ms(np.arange(30) * 0.514444) == pytest.approx(0.514444)
+    assert infer_resolution_ms(np.append(np.arange(20.0), 2.5)) == 1.0  # one stray odd value
+    assert infer_resolution_ms(np.round(_wavy(200), 1)) == pytest.approx(0.1)
+    assert infer_resolution_ms(np.full(5, 3.0)) == 0.0
+
+
+def test_a_day_pattern_repeated_every_day_fails_repeated_day():
+    # KNMI station 257: the same 24 hourly values every day of the year, a placeholder.
+    day = np.array([4, 5, 6, 7, 8, 9, 10, 11, 12, 11, 10, 9, 8, 7, 6, 5, 4, 5, 6, 7, 8, 9, 10, 9], dtype=float)
+    speed = np.concatenate([_wavy(72), np.tile(day, 5), _wavy(48)])
+    result = _validate(_frame(speed))
+    assert _reasons(result) == {i: "repeated_day" for i in range(72, 192)}
+    assert _summary(result, "repeated_day")["rows_failed"] == 120
+
+
+def test_two_similar_days_are_not_a_repeated_day():
+    day = np.array([4, 5, 6, 7, 8, 9, 10, 11, 12, 11, 10, 9, 8, 7, 6, 5, 4, 5, 6, 7, 8, 9, 10, 9], dtype=float)
+    speed = np.concatenate([_wavy(72), day, day, _wavy(48)])  # one copy: 24 h, under the 48 h limit
+    assert _validate(_frame(speed)).quarantined.empty

@@ -6,18 +6,28 @@ Retry policy (the only one: Prefect task retries are not stacked on top):
 - a server's Retry-After (on 429/503) is respected but capped at `max_retry_after_s`;
 - any other 4xx (404 included) is final at once: a missing NDBC year or a bad request will not appear by
   asking again, so retrying would only slow the run down;
-- a failure while reading the body (after the headers came) is not retried by urllib3 and is final.
+- a connection closed or broken while reading the body (after the headers came: ChunkedEncodingError, an
+  incomplete read) is retried the same way, by this module since urllib3 does not;
+- every GET has an overall deadline (`deadline_s`, retries included): a read timeout only bounds each wait, so a
+  server that drips a line a second could otherwise hold an ingest forever.
 API keys are redacted from URLs in errors and in urllib3's own log records (`apikey=***`).
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 
 import requests
 from requests.adapters import HTTPAdapter
-from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError, ReadTimeoutError
+from urllib3.exceptions import (
+    ConnectTimeoutError,
+    MaxRetryError,
+    NewConnectionError,
+    ProtocolError,
+    ReadTimeoutError,
+)
 from urllib3.util.retry import Retry
 
 from tasks.sources.base import SourceError
@@ -25,6 +35,14 @@ from tasks.sources.base import redact as redact_text
 from windcast.config import HttpSettings
 
 USER_AGENT = "windcast/0.1"
+BODY_CHUNK_BYTES = 64 * 1024
+# A body cut short: the connection closed or broke after the headers came.
+_BODY_ERRORS = (
+    requests.exceptions.ChunkedEncodingError,
+    requests.exceptions.ConnectionError,
+    ProtocolError,
+    ConnectionError,
+)
 RETRY_STATUSES = (429, 500, 502, 503, 504)
 _URLLIB3_LOGGERS = ("urllib3.connectionpool", "urllib3.util.retry", "urllib3.connection")
 
@@ -103,16 +121,49 @@ def get_bytes(
     """
     secrets = tuple(redact)
     total = http.retries + 1
-    try:
-        response = session.get(url, timeout=(http.connect_timeout_s, http.read_timeout_s))
-    except requests.exceptions.RequestException as exc:
-        attempts, detail = _describe(exc, http)
-        raise _fail(station_id, url, secrets, attempts or total, detail) from None
-    if response.status_code >= 400:
-        history = getattr(getattr(response.raw, "retries", None), "history", ()) or ()
-        detail = f"{response.status_code} {response.reason}{_client_error_text(response)}"
-        raise _fail(station_id, url, secrets, len(history) + 1, detail)
-    return response.content
+    deadline = time.monotonic() + http.deadline_s
+    for attempt in range(1, total + 1):
+        try:
+            response = session.get(url, timeout=(http.connect_timeout_s, http.read_timeout_s), stream=True)
+        except requests.exceptions.RequestException as exc:
+            attempts, detail = _describe(exc, http)
+            raise _fail(station_id, url, secrets, attempts or total, detail) from None
+        with response:
+            if response.status_code >= 400:
+                history = getattr(getattr(response.raw, "retries", None), "history", ()) or ()
+                detail = f"{response.status_code} {response.reason}{_client_error_text(response)}"
+                raise _fail(station_id, url, secrets, len(history) + 1, detail)
+            try:
+                return _read_body(response, deadline)
+            except TimeoutError:
+                raise _fail(station_id, url, secrets, attempt, _deadline_detail(http)) from None
+            except _BODY_ERRORS as exc:
+                pause = http.backoff_factor_s * 2 ** (attempt - 1)
+                if attempt == total:
+                    raise _fail(station_id, url, secrets, attempt, f"body cut short ({type(exc).__name__})") from None
+                if time.monotonic() + pause >= deadline:
+                    raise _fail(station_id, url, secrets, attempt, _deadline_detail(http)) from None
+        time.sleep(pause)
+    raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+def _read_body(response: requests.Response, deadline: float) -> bytes:
+    """The whole body, read a piece at a time; TimeoutError once the monotonic deadline has passed."""
+    parts = []
+    while True:
+        if time.monotonic() > deadline:
+            raise TimeoutError
+        try:
+            chunk = response.raw.read1(BODY_CHUNK_BYTES, decode_content=True)
+        except ReadTimeoutError:
+            raise requests.exceptions.ConnectionError("read timeout in the body") from None
+        if not chunk:
+            return b"".join(parts)
+        parts.append(chunk)
+
+
+def _deadline_detail(http: HttpSettings) -> str:
+    return f"no complete response within the {http.deadline_s:g} s deadline"
 
 
 def _describe(exc: requests.exceptions.RequestException, http: HttpSettings) -> tuple[int | None, str]:

@@ -11,12 +11,16 @@ from urllib.parse import parse_qs, urlsplit
 
 @dataclass(frozen=True)
 class Reply:
-    """One scripted response; `delay_s` waits before the status line (a slow server)."""
+    """One scripted response; `delay_s` waits before the status line (a slow server); `drip_s` waits before each
+    line of the body (a dripping server); `cut_after` closes the connection after that many body bytes (the
+    Content-Length still announces the whole body)."""
 
     status: int = 200
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
     delay_s: float = 0.0
+    drip_s: float = 0.0
+    cut_after: int | None = None
 
 
 @dataclass(frozen=True)
@@ -95,7 +99,14 @@ def _make_handler(server: ScriptedServer) -> type[BaseHTTPRequestHandler]:
                     self.send_header(name, value)
                 self.send_header("Content-Length", str(len(reply.body)))
                 self.end_headers()
-                self.wfile.write(reply.body)
+                body = reply.body if reply.cut_after is None else reply.body[: reply.cut_after]
+                for line in body.splitlines(keepends=True) if reply.drip_s else [body]:
+                    if reply.drip_s:
+                        time.sleep(reply.drip_s)
+                    self.wfile.write(line)
+                    self.wfile.flush()
+                if reply.cut_after is not None:
+                    self.close_connection = True
             except (BrokenPipeError, ConnectionResetError):
                 pass  # the client gave up (a timeout test)
 

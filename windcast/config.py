@@ -108,6 +108,7 @@ class HttpSettings(_Frozen):
     retries: int = Field(4, ge=0, le=10)
     backoff_factor_s: float = Field(1.0, ge=0)
     max_retry_after_s: float = Field(120.0, ge=0, description="cap on a server's Retry-After")
+    deadline_s: float = Field(600.0, gt=0, description="a GET (retries included) that has not finished by then fails")
 
 
 class ResampleSettings(_Frozen):

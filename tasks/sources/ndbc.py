@@ -16,6 +16,8 @@ no source-specific shift is needed (an hh:50 sample lands in the hour hh).
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pandas as pd
 
@@ -24,6 +26,7 @@ from tasks.sources.base import (
     REASON_PARSE_ERROR,
     ParseResult,
     Payload,
+    SourceError,
     build_result,
     decode_text,
     decompress,
@@ -31,6 +34,7 @@ from tasks.sources.base import (
 )
 from windcast.config import HttpSettings, NdbcSource
 
+LOGGER = logging.getLogger(__name__)
 SOURCE_REALTIME = "ndbc-realtime"
 SOURCE_HISTORICAL = "ndbc-historical"
 _YEAR_NAMES = ("YY", "YYYY")
@@ -56,19 +60,39 @@ def fetch_ndbc(
     since: pd.Timestamp | None,
     session=None,
 ) -> list[Payload]:
-    """Fetch the historical years >= since.year (oldest first), then the realtime file (always)."""
+    """Fetch the historical years >= since.year (oldest first), then the realtime file (always).
+
+    A historical year that answers 404 is skipped with a warning naming it; the station fails only when none
+    of its files exist.
+    """
     own = session is None
     session = http_client.make_session(http) if own else session
     try:
         years = sorted(y for y in set(source.historical_years) if since is None or y >= since.year)
-        jobs = [(SOURCE_HISTORICAL, historical_url(source, y), ".txt.gz") for y in years]
+        jobs = [(SOURCE_HISTORICAL, historical_url(source, y), ".txt.gz", y) for y in years]
         if source.realtime:
-            jobs.append((SOURCE_REALTIME, realtime_url(source), ".txt"))
-        payloads = []
-        for kind, url, suffix in jobs:
-            content = http_client.get_bytes(session, url, http, station_id)
+            jobs.append((SOURCE_REALTIME, realtime_url(source), ".txt", None))
+        payloads, missing = [], {}
+        for kind, url, suffix, year in jobs:
+            try:
+                content = http_client.get_bytes(session, url, http, station_id)
+            except SourceError as exc:
+                # a year NDBC does not have (404) must not cost the other years and the realtime file
+                if year is None or ": 404 Not Found" not in str(exc):
+                    raise
+                missing[year] = exc
+                continue
             now = pd.Timestamp.now(tz="UTC")
             payloads.append(Payload(station_id, kind, url, content, suffix, now))
+        if missing and not payloads:
+            raise next(iter(missing.values()))
+        if missing:
+            LOGGER.warning(
+                "station %r: NDBC has no historical file for %s (404); ingesting the %d file(s) that exist",
+                station_id,
+                ", ".join(map(str, missing)),
+                len(payloads),
+            )
         return payloads
     finally:
         if own:

@@ -111,3 +111,32 @@ def test_redact_replaces_key_values_and_secrets():
     url = "https://h/v1/archive?a=1&apikey=abc%2Fd&b=2"
     assert redact(url) == "https://h/v1/archive?a=1&apikey=***&b=2"
     assert redact("key abc/d leaked", ("abc/d",)) == "key *** leaked"
+
+
+def test_a_dripping_server_is_stopped_by_the_deadline(http_server):
+    # A line every 0.2 s never trips the 1 s read timeout; the 1.5 s deadline ends it.
+    http = HttpSettings(read_timeout_s=1, connect_timeout_s=1, retries=0, deadline_s=1.5)
+    http_server.route("/drip.txt", Reply(200, b"line\n" * 100, drip_s=0.2))
+    with pytest.raises(SourceError) as info:
+        _get(http_server, "/drip.txt", http)
+    assert str(info.value) == (
+        f"station 'boston': GET {http_server.url}/drip.txt failed after 1 attempt: "
+        "no complete response within the 1.5 s deadline"
+    )
+
+
+def test_a_body_cut_short_is_retried(http_server, fast_http):
+    body = b"x" * 5000
+    http_server.route("/cut.txt", Reply(200, body, cut_after=1000), Reply(200, body))
+    assert _get(http_server, "/cut.txt", fast_http) == body
+    assert len(http_server.hits("/cut.txt")) == 2
+
+
+def test_a_body_always_cut_short_fails_after_every_retry(http_server, fast_http):
+    http_server.route("/cut.txt", Reply(200, b"x" * 5000, cut_after=1000))
+    with pytest.raises(SourceError) as info:
+        _get(http_server, "/cut.txt", fast_http)
+    assert str(info.value).startswith(
+        f"station 'boston': GET {http_server.url}/cut.txt failed after 3 attempts: body cut short ("
+    )
+    assert len(http_server.hits("/cut.txt")) == 3

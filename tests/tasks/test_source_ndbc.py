@@ -165,3 +165,16 @@ def test_fetch_missing_year_404_names_station(http_server, fast_http):
         f"station 'boston': GET {http_server.url}/data/historical/stdmet/44013h1990.txt.gz "
         "failed after 1 attempt: 404 Not Found"
     )
+
+
+def test_a_missing_year_is_reported_and_the_rest_ingested(http_server, fast_http, fixtures_dir, caplog):
+    modern = gzip.compress((fixtures_dir / "ndbc_tplm2h2022.txt").read_bytes())
+    http_server.route("/data/historical/stdmet/tplm2h2022.txt.gz", Reply(200, modern))
+    http_server.route("/data/realtime2/TPLM2.txt", Reply(200, b"#YY MM DD hh mm WSPD\n"))
+    source = NdbcSource(station="tplm2", historical_years=[2021, 2022], base_url=http_server.url)
+    with caplog.at_level("WARNING", logger="tasks.sources.ndbc"):
+        payloads = fetch_payloads(Station(id="thomas-point", source=source), fast_http, since=None)
+    assert [p.url.rsplit("/", 1)[-1] for p in payloads] == ["tplm2h2022.txt.gz", "TPLM2.txt"]
+    assert caplog.messages == [
+        "station 'thomas-point': NDBC has no historical file for 2021 (404); ingesting the 2 file(s) that exist"
+    ]

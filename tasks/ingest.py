@@ -191,6 +191,12 @@ def _quarantine_rows(frame: pd.DataFrame, stage: str, now: pd.Timestamp, station
     return out[QUARANTINE_COLUMNS]
 
 
+def _mostly(by_check: dict[str, int]) -> str:
+    """' (mostly <check>)' for the check that failed the most rows, '' when none did."""
+    failed = {k: n for k, n in by_check.items() if k not in COVERAGE_REASONS}
+    return f" (mostly {max(failed, key=failed.get)})" if failed else ""
+
+
 def write_curation(config: PipelineConfig, curation: Curation, raw_refs: list[str]) -> IngestReport:
     """Write quarantine first, then (if the failed fraction is acceptable) measurements and the watermark."""
     store = st.Store(config.data_dir)
@@ -198,9 +204,9 @@ def write_curation(config: PipelineConfig, curation: Curation, raw_refs: list[st
     limit = config.quality.max_failed_fraction
     if curation.failed_fraction > limit:
         raise DataQualityError(
-            f"station {curation.station_id!r}: {curation.failed_fraction:.1%} of rows failed validation, "
-            f"more than max_failed_fraction {limit:.1%}; measurements not written, quarantine kept in "
-            f"{store.quarantine_dir} ({summarise_quarantine(curation.quarantined)})"
+            f"station {curation.station_id!r}: {curation.failed_fraction:.1%} of rows failed validation"
+            f"{_mostly(curation.quarantine_by_reason)}, more than max_failed_fraction {limit:.1%}; measurements "
+            f"not written, quarantine kept in {store.quarantine_dir}; {summarise_quarantine(curation.quarantined)}"
         )
     merge = st.merge_measurements(store, curation.station_id, curation.curated)
     watermark = st.read_watermark(store, curation.station_id)

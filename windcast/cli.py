@@ -124,9 +124,22 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (FileNotFoundError, ValueError) as exc:
+    except (FileNotFoundError, ValueError) as exc:  # a bad config or argument: nothing ran
         print(f"windcast: error: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:  # a run failed: details (Prefect's logs, the full message) above, the gist last
+        message = f"{type(exc).__name__}: {exc}"
+        print(f"windcast: details: {message}", file=sys.stderr)
+        print(f"windcast: {args.command} failed: {one_sentence(str(exc))}", file=sys.stderr)
+        return 1
+
+
+def one_sentence(message: str, limit: int = 300) -> str:
+    """The gist of an error message: its first clause (up to '; ' or a newline), at most `limit` characters."""
+    first = message.strip().split("\n", 1)[0].split("; ", 1)[0].strip()
+    if len(first) > limit:
+        first = first[: limit - 3].rsplit(" ", 1)[0] + "..."
+    return first + (" (details above)" if first != message.strip() else "")
 
 
 if __name__ == "__main__":

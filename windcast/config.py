@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 STATION_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 SPEED_UNITS = ("m/s", "km/h", "kn", "mph", "0.1 m/s")
@@ -50,6 +50,35 @@ class FileSource(_Frozen):
     direction_column: str | None = "wind_dir_deg"
     gust_column: str | None = "wind_gust_ms"
     csv_separator: str = ","
+    encoding: str | None = Field(
+        None, description="text encoding of a CSV (latin-1, cp1252, utf-16, ...); None: a BOM's, else UTF-8"
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone_is_known(cls, value: str) -> str:
+        import pandas as pd
+
+        try:
+            pd.Timestamp("2000-01-01").tz_localize(value)
+        except Exception:  # pytz, zoneinfo and dateutil each raise their own type
+            raise ValueError(
+                f"time zone {value!r} is unknown: use an IANA name such as 'Europe/Amsterdam', 'UTC' or a fixed "
+                "offset such as '+01:00'"
+            ) from None
+        return value
+
+    @field_validator("encoding")
+    @classmethod
+    def _encoding_is_known(cls, value: str | None) -> str | None:
+        import codecs
+
+        if value is not None:
+            try:
+                codecs.lookup(value)
+            except LookupError:
+                raise ValueError(f"encoding {value!r} is unknown: use a Python codec name such as 'latin-1'") from None
+        return value
 
 
 class NdbcSource(_Frozen):
@@ -311,11 +340,19 @@ def load_config(path: Path | str, data_dir: Path | str | None = None) -> Pipelin
     """Read a pipeline config from YAML; relative file paths resolve against the YAML's folder."""
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise FileNotFoundError(f"config file {str(path)!r} does not exist") from None
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"config file {str(path)!r} is not UTF-8 text (byte {exc.start})") from None
+    except yaml.YAMLError as exc:
+        raise ValueError(f"config file {str(path)!r} is not valid YAML: {_yaml_problem(exc)}") from None
+    if raw is None:
+        raise ValueError(f"config file {str(path)!r} is empty: it must define at least one station")
     if not isinstance(raw, dict):
         raise ValueError(f"config file {str(path)!r} must hold a mapping, got {type(raw).__name__}")
+    if not raw.get("stations"):
+        raise ValueError(f"config file {str(path)!r} defines no stations: nothing to do")
     base = path.resolve().parent
     for station in raw.get("stations") or []:
         source = station.get("source") if isinstance(station, dict) else None
@@ -324,4 +361,22 @@ def load_config(path: Path | str, data_dir: Path | str | None = None) -> Pipelin
             source["path"] = str(p if p.is_absolute() else base / p)
     if data_dir is not None:
         raw["data_dir"] = str(data_dir)
-    return PipelineConfig.model_validate(raw)
+    try:
+        return PipelineConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ValueError(f"config file {str(path)!r}: {_first_errors(exc)}") from None
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """'line L, column C: problem' of a YAML error (its own text names '<unicode string>', not the file)."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or type(exc).__name__
+    return f"line {mark.line + 1}, column {mark.column + 1}: {problem}" if mark is not None else str(problem)
+
+
+def _first_errors(exc: ValidationError, limit: int = 3) -> str:
+    """The first few pydantic errors, each as 'where: what'."""
+    errors = exc.errors()
+    parts = [f"{'.'.join(map(str, e['loc'])) or 'config'}: {e['msg']}" for e in errors[:limit]]
+    more = f" (and {len(errors) - limit} more)" if len(errors) > limit else ""
+    return "; ".join(parts) + more

@@ -86,7 +86,11 @@ def decompress(payload: Payload) -> bytes:
 
 def decode_text(payload: Payload, data: bytes) -> str:
     """Decode payload bytes to text, refusing empty payloads and HTML pages."""
-    text = data.decode("utf-8", errors="replace").lstrip("\ufeff")
+    return check_text(payload, data.decode("utf-8", errors="replace").lstrip("\ufeff"))
+
+
+def check_text(payload: Payload, text: str) -> str:
+    """The text itself, unless it is empty or an HTML page (SourceError)."""
     if not text.strip():
         raise payload_error(payload, f"empty payload ({len(payload.content)} bytes)")
     head = text.lstrip()[:200].lower()

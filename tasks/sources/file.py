@@ -5,13 +5,17 @@ time without one is wall-clock time in `source.timezone` (DST-aware: repeated fa
 the rows, otherwise rejected as ambiguous; spring-forward gaps are rejected as nonexistent).
 `timestamp_at="end"`: each stamp is shifted back by the sampling interval, taken as the median spacing of
 the distinct valid stamps, so a time marks the start of its interval like every other source.
-CSV rows are read line by line (a quoted field may not span lines); reject `line_no` is the 1-based line of
-the file, or the 0-based row index for Parquet. Time and speed columns are required; direction and gust
-may be unmapped (None) or, under their canonical names, absent; a non-canonical mapped name must exist.
+CSV text: a byte-order mark (UTF-8, UTF-16, UTF-32) decides the encoding, else `encoding`, else UTF-8;
+bytes that do not decode fail the payload with an error naming the encoding. CSV rows are read line by line
+(a quoted field may not span lines); reject `line_no` is the 1-based line of the file, or the 0-based row
+index for Parquet. A Parquet value column of booleans is refused (True/False are not speeds or degrees).
+Time and speed columns are required; direction and gust may be unmapped (None) or, under their canonical
+names, absent; a non-canonical mapped name must exist.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import json
@@ -26,7 +30,7 @@ from tasks.sources.base import (
     Payload,
     SourceError,
     build_result,
-    decode_text,
+    check_text,
     decompress,
     localize_to_utc,
     payload_error,
@@ -38,6 +42,14 @@ SOURCE = "file"
 _MISSING_TOKENS = {"", "na", "nan", "null", "none"}
 _CANONICAL_OPTIONAL = ("wind_dir_deg", "wind_gust_ms")
 _OFFSET_RE = r"(?:Z|[+-]\d{2}(?::?\d{2})?)$"
+# Longest first: the UTF-32-LE mark starts with the UTF-16-LE one.
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32-le"),
+    (codecs.BOM_UTF32_BE, "utf-32-be"),
+    (codecs.BOM_UTF8, "utf-8"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
 
 
 def file_format(source: FileSource) -> tuple[str, str]:
@@ -74,7 +86,7 @@ def parse_file(payload: Payload, source: FileSource, raw_ref: str) -> ParseResul
     if fmt == "parquet":
         table, line_no, raw_text, reason = _read_parquet(payload)
     else:
-        table, line_no, raw_text, reason = _read_csv(payload, source.csv_separator)
+        table, line_no, raw_text, reason = _read_csv(payload, source.csv_separator, source.encoding)
     _check_columns(payload, source, list(table.columns))
     if fmt == "parquet":  # CSV fields are text: 'True' is already refused as non-numeric
         _refuse_booleans(payload, table, [source.speed_column, source.direction_column, source.gust_column])
@@ -97,9 +109,36 @@ def parse_file(payload: Payload, source: FileSource, raw_ref: str) -> ParseResul
     return build_result(payload.station_id, raw_ref, rows, line_no, raw_text, reason)
 
 
-def _read_csv(payload: Payload, sep: str) -> tuple[pd.DataFrame, list[int], list[str], list[str | None]]:
+def decode_file_text(payload: Payload, data: bytes, encoding: str | None) -> str:
+    """Text of a CSV export: a byte-order mark's encoding, else `encoding`, else UTF-8; SourceError naming the
+    encoding when the bytes do not decode (never a garbled header that surfaces as a 'missing column')."""
+    for bom, codec in _BOMS:
+        if data.startswith(bom):
+            chosen, data = codec, data[len(bom) :]
+            break
+    else:
+        chosen = encoding or "utf-8"
+    if b"\x00" in data[:4096] and len("\x00".encode(chosen)) == 1:
+        raise payload_error(
+            payload,
+            f"the file holds NUL bytes, so it is not {chosen}: likely UTF-16 without a byte-order mark; set the "
+            "source's `encoding` (utf-16-le or utf-16-be)",
+        )
+    try:
+        text = data.decode(chosen)
+    except UnicodeDecodeError as exc:
+        hint = "" if encoding else "; set the source's `encoding` (e.g. latin-1, cp1252, utf-16)"
+        raise payload_error(
+            payload, f"cannot decode the file as {chosen} (byte {exc.start}: {data[exc.start : exc.start + 1]!r}){hint}"
+        ) from None
+    return check_text(payload, text)
+
+
+def _read_csv(
+    payload: Payload, sep: str, encoding: str | None = None
+) -> tuple[pd.DataFrame, list[int], list[str], list[str | None]]:
     """Header and data rows as strings, with line numbers, raw lines and field-count reasons."""
-    lines = decode_text(payload, decompress(payload)).splitlines()
+    lines = decode_file_text(payload, decompress(payload), encoding).splitlines()
     first = next(i for i, line in enumerate(lines) if line.strip())
     header = [h.strip() for h in next(csv.reader([lines[first]], delimiter=sep))]
     rows, line_no, raw_text, reason = [], [], [], []

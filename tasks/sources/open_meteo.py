@@ -99,7 +99,7 @@ def parse_open_meteo(payload: Payload, raw_ref: str) -> ParseResult:
         raise payload_error(payload, f"expected a JSON object, got {type(doc).__name__}")
     if doc.get("error"):
         raise payload_error(payload, f"Open-Meteo error: {doc.get('reason', 'no reason given')}")
-    hourly, units = doc.get("hourly"), doc.get("hourly_units") or {}
+    hourly, units = doc.get("hourly"), doc.get("hourly_units")
     if not isinstance(hourly, dict) or "time" not in hourly:
         raise payload_error(payload, f"no 'hourly.time' in the JSON (keys: {sorted(doc)})")
     times = hourly["time"]
@@ -110,6 +110,8 @@ def parse_open_meteo(payload: Payload, raw_ref: str) -> ParseResult:
     for key in keys.values():
         if key is not None and len(hourly[key]) != n:
             raise payload_error(payload, f"hourly.{key} has {len(hourly[key])} values, hourly.time has {n}")
+    if not isinstance(units, dict):
+        raise payload_error(payload, "no 'hourly_units' in the JSON: the speed unit is unknown (m/s or km/h?)")
     speed = _speed_values(payload, hourly, units, keys[SPEED_KEY], n)
     gust = _speed_values(payload, hourly, units, keys[GUST_KEY], n)
     direction = _values(hourly, keys[DIR_KEY], n)
@@ -143,7 +145,9 @@ def _speed_values(payload: Payload, hourly: dict, units: dict, key: str | None, 
     values = _values(hourly, key, n)
     if key is None or np.isnan(values).all():  # models without data say "undefined"
         return values
-    unit = units.get(key, "m/s")
+    if key not in units:  # Open-Meteo defaults to km/h: assuming m/s would make the wind 3.6x too strong
+        raise payload_error(payload, f"hourly_units gives no unit for {key!r}; refusing to guess m/s or km/h")
+    unit = units[key]
     try:
         return speed_to_ms(values, unit)
     except ValueError:

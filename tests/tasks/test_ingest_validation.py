@@ -125,3 +125,42 @@ def test_rejected_samples_reach_the_quarantine_dataset(tmp_path):
     assert sorted(quarantined["reason"]) == ["direction_range", "speed_range"]
     measurements = st.read_measurements(st.Store(config.data_dir), "s1")
     assert np.isin(measurements["wind_dir_deg"], [180.0, 190.0]).all()
+
+
+LATIN_CSV = "Zeit;Windstärke;Richtung\n2024-03-01T00:00Z;5,0;180\n2024-03-01T01:00Z;6,0;190\n".replace(",", ".")
+
+
+@pytest.mark.parametrize(
+    ("data", "encoding"),
+    [
+        (LATIN_CSV.encode("latin-1"), "latin-1"),
+        (b"\xff\xfe" + LATIN_CSV.encode("utf-16-le"), None),  # UTF-16 with its byte-order mark
+        (b"\xef\xbb\xbf" + LATIN_CSV.encode("utf-8"), None),  # Excel's UTF-8 with a BOM
+    ],
+)
+def test_exports_in_other_encodings_are_read(tmp_path, data, encoding):
+    (tmp_path / "station.csv").write_bytes(data)
+    mapping = {"time_column": "Zeit", "speed_column": "Windstärke", "direction_column": "Richtung"}
+    config = _config(tmp_path, csv_separator=";", gust_column=None, encoding=encoding, **mapping)
+    curation = curate_station(config, config.stations[0], _raw_refs(config))
+    _ledger(curation)
+    assert curation.curated["wind_speed_ms"].tolist() == [5.0, 6.0]
+
+
+@pytest.mark.parametrize(
+    ("data", "detail"),
+    [
+        (
+            LATIN_CSV.encode("latin-1"),
+            "cannot decode the file as utf-8 (byte 11: b'\\xe4'); set the source's `encoding`",
+        ),
+        (LATIN_CSV.encode("utf-16-le"), "holds NUL bytes, so it is not utf-8: likely UTF-16 without a byte-order mark"),
+    ],
+)
+def test_a_wrong_encoding_is_named_not_reported_as_a_missing_column(tmp_path, data, detail):
+    (tmp_path / "station.csv").write_bytes(data)
+    config = _config(tmp_path, csv_separator=";", time_column="Zeit", speed_column="Windstärke")
+    with pytest.raises(SourceError) as info:
+        curate_station(config, config.stations[0], _raw_refs(config))
+    assert detail in str(info.value)
+    assert "missing column" not in str(info.value)

@@ -127,6 +127,14 @@ def test_bad_time_is_parse_error():
         ),
         (json.dumps({"hourly": {"time": []}}).encode(), "no 'wind_speed_10m' in hourly"),
         (json.dumps(_doc(["2024-01-01T00:00"], [1.0], unit="furlongs")).encode(), "'furlongs', not a known"),
+        (
+            json.dumps({**_doc(["2024-01-01T00:00"], [36.0]), "hourly_units": None}).encode(),
+            "no 'hourly_units' in the JSON: the speed unit is unknown (m/s or km/h?)",
+        ),
+        (
+            json.dumps({**_doc(["2024-01-01T00:00"], [36.0]), "hourly_units": {"time": "iso8601"}}).encode(),
+            "hourly_units gives no unit for 'wind_speed_10m'; refusing to guess m/s or km/h",
+        ),
     ],
 )
 def test_unusable_payloads_raise_source_error(content, detail):

@@ -6,7 +6,8 @@ their parsers), <shared>/devdata/beijing as it is (0.1 m/s) and rounded to whole
 <shared>/devdata/knmi (whole m/s, 2013-2015 joined). Each series is resampled to 1 h and validated with the
 default QualitySettings, as an ingest would. The reference beside each figure is a stuck sensor planted in the
 same series: one value (the series' 75th percentile, on its own resolution) held for 72 h in the middle; the
-"stuck" column says how many of those 72 hours flat_line_speed failed.
+"stuck" column says how many of those 72 hours flat_line_speed failed. "old 8h rule": the rows the former fixed
+flat-line rule (a non-calm reading flat to 0.01 m/s for 8 h) failed on the same series.
 Targets (issue 10): < 0.5 % flagged on healthy coarse data and on beijing as it is; 72 of 72 stuck hours caught.
 """
 
@@ -28,7 +29,7 @@ import pandas as pd  # noqa: E402
 
 from tasks import canonical  # noqa: E402
 from tasks.flat_spells import infer_resolution_ms  # noqa: E402
-from tasks.quality_checks import FAIL, qartod_flags  # noqa: E402
+from tasks.quality_checks import FAIL, flat_line_flags, grid_slots, qartod_flags  # noqa: E402
 from tasks.sources import parse_payload  # noqa: E402
 from tasks.sources.base import Payload  # noqa: E402
 from tasks.sources.file import read_file_source  # noqa: E402
@@ -162,6 +163,16 @@ def stuck_caught(frame: pd.DataFrame, quality: QualitySettings) -> int:
     return int((flags[start : start + STUCK_HOURS] == FAIL).sum())
 
 
+def old_rule_fraction(frame: pd.DataFrame, quality: QualitySettings) -> float:
+    """Share of rows the former fixed rule failed (a non-calm reading flat to 0.01 m/s for 8 h): the reference."""
+    slots = grid_slots(frame["time"], "1h")
+    speed = np.full(int(slots[-1]) + 1 if len(slots) else 0, np.nan)
+    speed[slots] = frame["wind_speed_ms"].to_numpy(dtype=float)
+    windy = np.where(speed < quality.flat_line_min_speed_ms, np.nan, speed)
+    flags = flat_line_flags(windy, 4, 8, 0.01)[slots]
+    return float((flags == FAIL).mean()) if len(flags) else 0.0
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--shared", type=Path, default=REPO.parent / "shared")
@@ -176,7 +187,7 @@ def main() -> None:
     print(f"# {date.today()} {platform.machine()} {os.cpu_count()} cpu, python {sys.version.split()[0]}")
     print("# flagged = rows failed per check, % of the series' hourly rows; suspect = flat_line_speed suspect %")
     head = f"{'series':<30} {'rows':>6} {'res m/s':>7} " + " ".join(f"{c[:14]:>14}" for c in CHECKS)
-    print(head + f" {'any check':>9} {'suspect':>7} {'stuck/72':>8}")
+    print(head + f" {'any check':>9} {'suspect':>7} {'stuck/72':>8} {'old 8h rule':>11}")
     started = time.perf_counter()
     for name, samples in series.items():
         frame = hourly(samples)
@@ -189,7 +200,7 @@ def main() -> None:
         stuck = stuck_caught(frame, quality)
         print(
             f"{name:<30} {len(frame):>6} {resolution:7.3f} {cells} {100 * result.failed_fraction:8.3f}% "
-            f"{suspect:6.3f}% {'n/a' if stuck < 0 else stuck:>8}"
+            f"{suspect:6.3f}% {'n/a' if stuck < 0 else stuck:>8} {100 * old_rule_fraction(frame, quality):10.3f}%"
         )
     print(f"# {len(series)} series in {time.perf_counter() - started:.0f} s")
 

@@ -115,15 +115,22 @@ def repeated_day_flags(values: np.ndarray, positions: np.ndarray, day_slots: int
     has_earlier = positions[earlier] == positions - day_slots
     with np.errstate(invalid="ignore"):
         same = has_earlier & (np.abs(values - values[earlier]) < tolerance)
+    if not same.any():
+        return flags
     # runs of matching readings must also be consecutive in time
     consecutive = np.concatenate([[False], np.diff(positions) == 1])
-    run_id = np.cumsum(~(same & np.concatenate([[False], same[:-1]]) & consecutive))
-    for run in np.unique(run_id[same]):
-        members = np.flatnonzero((run_id == run) & same)
-        # a constant stretch also equals itself a day earlier: that is the flat-line test's to judge
-        if len(members) >= fail_slots and np.ptp(values[members]) >= tolerance:
-            flags[members] = FAIL
-            flags[earlier[members]] = FAIL
+    starts_run = same & ~(np.concatenate([[False], same[:-1]]) & consecutive)
+    run_id = np.cumsum(starts_run) - 1  # valid where `same`
+    lengths = np.bincount(run_id[same], minlength=int(starts_run.sum()))
+    spread = np.zeros(len(lengths))
+    np.maximum.at(spread, run_id[same], values[same])
+    low = np.full(len(lengths), np.inf)
+    np.minimum.at(low, run_id[same], values[same])
+    # a constant stretch also equals itself a day earlier: that is the flat-line test's to judge
+    keep = (lengths >= fail_slots) & (spread - low >= tolerance)
+    members = np.flatnonzero(same & keep[np.maximum(run_id, 0)])
+    flags[members] = FAIL
+    flags[earlier[members]] = FAIL
     return flags
 
 

@@ -2,7 +2,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tasks.canonical import deduplicate_samples, expected_samples_per_interval, resample_samples
+from tasks.canonical import (
+    deduplicate_samples,
+    expected_samples_per_interval,
+    resample_samples,
+    split_impossible_samples,
+)
 
 
 def samples(times, speeds, dirs=None, gusts=None, station="s1"):
@@ -85,3 +90,30 @@ def test_hourly_stamps_at_fifty_minutes_floor_into_their_hour():
 def test_expected_samples_for_coarser_data_is_one():
     times = pd.Series(pd.date_range("2024-01-01", periods=4, freq="3h", tz="UTC"))
     assert expected_samples_per_interval(times, "1h") == 1
+
+
+def test_impossible_samples_are_split_off_with_every_range_they_break():
+    inf = float("inf")
+    df = samples(
+        ten_minute("2024-01-01", 7),
+        [5.0, -20.0, 5.0, inf, 80.0, 5.0, 5.0],
+        dirs=[180, 400, -30, 180, 180, np.nan, 360],
+        gusts=[7.0, 7.0, 1e6, np.nan, -inf, np.nan, 7.0],
+    )
+    split = split_impossible_samples(df, speed_min_ms=0.0, speed_max_ms=75.0, gust_max_ms=115.0)
+    assert split.impossible["reason"].tolist() == [
+        "direction_range;speed_range",
+        "direction_range;gust_range",
+        "speed_range",
+        "gust_range;speed_range",
+    ]
+    assert split.samples["time"].tolist() == [df["time"][0], df["time"][5], df["time"][6]]
+    assert len(split.samples) + len(split.impossible) == len(df)
+
+
+def test_expected_samples_can_come_from_all_samples_so_rejects_do_not_lower_the_bar():
+    times = ten_minute("2024-01-01", 6)
+    kept = samples(times[[0, 3]], [5.0, 6.0])  # two valid samples of six; alone they would look hourly
+    assert resample_samples(kept, "1h", 0.5).intervals["n_samples"].tolist() == [2]
+    result = resample_samples(kept, "1h", 0.5, expected=6)
+    assert result.intervals.empty and result.too_few["n_samples"].tolist() == [2]

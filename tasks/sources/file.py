@@ -121,13 +121,13 @@ def decode_file_text(payload: Payload, data: bytes, encoding: str | None) -> str
     if b"\x00" in data[:4096] and len("\x00".encode(chosen)) == 1:
         raise payload_error(
             payload,
-            f"the file holds NUL bytes, so it is not {chosen}: likely UTF-16 without a byte-order mark; set the "
-            "source's `encoding` (utf-16-le or utf-16-be)",
+            f"the file holds NUL bytes, which {chosen} text never does: likely UTF-16 without a byte-order mark, "
+            "so set the source's `encoding` (utf-16-le or utf-16-be)",
         )
     try:
         text = data.decode(chosen)
     except UnicodeDecodeError as exc:
-        hint = "" if encoding else "; set the source's `encoding` (e.g. latin-1, cp1252, utf-16)"
+        hint = "" if encoding else ", so set the source's `encoding` (e.g. latin-1, cp1252, utf-16)"
         raise payload_error(
             payload, f"cannot decode the file as {chosen} (byte {exc.start}: {data[exc.start : exc.start + 1]!r}){hint}"
         ) from None

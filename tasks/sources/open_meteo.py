@@ -146,7 +146,7 @@ def _speed_values(payload: Payload, hourly: dict, units: dict, key: str | None, 
     if key is None or np.isnan(values).all():  # models without data say "undefined"
         return values
     if key not in units:  # Open-Meteo defaults to km/h: assuming m/s would make the wind 3.6x too strong
-        raise payload_error(payload, f"hourly_units gives no unit for {key!r}; refusing to guess m/s or km/h")
+        raise payload_error(payload, f"hourly_units gives no unit for {key!r}, refusing to guess m/s or km/h")
     unit = units[key]
     try:
         return speed_to_ms(values, unit)

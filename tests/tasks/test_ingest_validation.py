@@ -152,9 +152,12 @@ def test_exports_in_other_encodings_are_read(tmp_path, data, encoding):
     [
         (
             LATIN_CSV.encode("latin-1"),
-            "cannot decode the file as utf-8 (byte 11: b'\\xe4'); set the source's `encoding`",
+            "cannot decode the file as utf-8 (byte 11: b'\\xe4'), so set the source's `encoding`",
         ),
-        (LATIN_CSV.encode("utf-16-le"), "holds NUL bytes, so it is not utf-8: likely UTF-16 without a byte-order mark"),
+        (
+            LATIN_CSV.encode("utf-16-le"),
+            "holds NUL bytes, which utf-8 text never does: likely UTF-16 without a byte-order mark",
+        ),
     ],
 )
 def test_a_wrong_encoding_is_named_not_reported_as_a_missing_column(tmp_path, data, detail):

@@ -133,7 +133,7 @@ def test_bad_time_is_parse_error():
         ),
         (
             json.dumps({**_doc(["2024-01-01T00:00"], [36.0]), "hourly_units": {"time": "iso8601"}}).encode(),
-            "hourly_units gives no unit for 'wind_speed_10m'; refusing to guess m/s or km/h",
+            "hourly_units gives no unit for 'wind_speed_10m', refusing to guess m/s or km/h",
         ),
     ],
 )

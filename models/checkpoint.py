@@ -65,6 +65,7 @@ def save_checkpoint(
         "lookback_steps": int(forecaster.lookback_steps),
         "horizon_steps": int(forecaster.horizon_steps),
         "freq": forecaster.freq,
+        "nwp_scaler": None if forecaster.nwp_scaler is None else forecaster.nwp_scaler.to_dict(),
         "training_window": _plain(training_window or {}, "training_window"),
         "metrics": _plain(metrics or {}, "metrics"),
         "extra": _plain(extra or {}, "extra"),
@@ -112,6 +113,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     forecaster = Forecaster(
         model, Scaler.from_dict(payload["scaler"]), spec, payload["lookback_steps"], payload["horizon_steps"],
         payload["climatology"], payload["freq"],
+        None if payload.get("nwp_scaler") is None else Scaler.from_dict(payload["nwp_scaler"]),
     )  # fmt: skip
     meta = {k: v for k, v in payload.items() if k != "state_dict"}
     return forecaster, meta

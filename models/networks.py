@@ -38,6 +38,7 @@ class NetworkConfig:
     anchor_channel: int = -1  # channel holding the hour-of-day climatology (scaled like the target); -1: none
     anchor_period_steps: int = 24  # the anchor repeats with this period, so c_{t+h} = c_{t+h-period}
     anchor_tau_steps: float = 12.0  # initial e-folding time of the blend weights
+    n_future: int = 0  # K, future-known inputs per target hour (NWP) read by the head; 0: none
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -54,6 +55,8 @@ class NetworkConfig:
                 f"anchor_period_steps {self.anchor_period_steps!r} must be >= 1 and "
                 f"anchor_tau_steps {self.anchor_tau_steps!r} > 0"
             )
+        if self.n_future < 0 or (self.n_future and self.autoregressive):
+            raise ValueError(f"n_future {self.n_future!r} must be >= 0, and 0 for an autoregressive network")
         if not 0 <= self.target_channel < self.n_features:
             raise ValueError(f"target_channel {self.target_channel!r} is outside 0..{self.n_features - 1}")
         q = tuple(float(v) for v in self.quantiles)
@@ -111,6 +114,17 @@ class RecurrentForecaster(nn.Module):
         if c.anchor_channel >= 0:
             w = torch.exp(-torch.arange(1, steps + 1, dtype=torch.float32) / c.anchor_tau_steps)  # (S,)
             self.blend_logit = nn.Parameter(torch.logit(w.clamp(1e-4, 1 - 1e-4)))
+        if c.n_future:
+            # future-known inputs (NWP) at the target hours: the whole trajectory shifts the history's state, a
+            # per-lead linear path reads each hour's value (MOS-like), and a small MLP shared by the leads mixes
+            # that value with the state and the lead; zero at start, like the head
+            self.future_state = nn.Linear(c.horizon_steps * c.n_future, c.hidden_size)
+            self.future_linear = nn.Parameter(torch.zeros(c.horizon_steps, c.n_future, c.n_outputs))
+            self.future_mlp = nn.Sequential(
+                nn.Linear(c.hidden_size + c.n_future + 1, c.hidden_size), nn.Tanh(), nn.Linear(c.hidden_size, c.n_outputs)
+            )
+            nn.init.zeros_(self.future_mlp[-1].weight)
+            nn.init.zeros_(self.future_mlp[-1].bias)
 
     def _baseline(self, level: torch.Tensor, anchor: torch.Tensor | None) -> torch.Tensor:
         # level (B,), anchor (B, S) climatology at the target times -> (B, S) baseline in scaled units
@@ -137,14 +151,42 @@ class RecurrentForecaster(nn.Module):
             raw = order_quantiles(raw, self._median)
         return raw + base[..., None]
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Forecast (B, H) or (B, H, Q) in scaled target units from history x (B, L, F)."""
+    def _check_future(self, future: torch.Tensor | None) -> None:
+        c = self.config
+        if not c.n_future:
+            if future is not None:
+                raise ValueError("this network has no future-known inputs (n_future 0), got some")
+        elif future is None or tuple(future.shape[1:]) != (c.horizon_steps, c.n_future):
+            got = None if future is None else tuple(future.shape)
+            raise ValueError(f"this network needs future inputs (B, {c.horizon_steps}, {c.n_future}), got {got}")
+
+    def _future_term(self, hidden: torch.Tensor, future: torch.Tensor) -> torch.Tensor:
+        # hidden (B, hidden), future (B, H, K) -> (B, H, Q) contribution of the future-known inputs
+        b, h = future.shape[0], self.config.horizon_steps
+        lead = torch.arange(1, h + 1, device=future.device, dtype=future.dtype)[None, :, None] / h  # (1, H, 1)
+        both = torch.cat([hidden[:, None, :].expand(-1, h, -1), future, lead.expand(b, -1, -1)], dim=-1)
+        return torch.einsum("bhk,hkq->bhq", future, self.future_linear) + self.future_mlp(both)
+
+    def forward(self, x: torch.Tensor, future: torch.Tensor | None = None) -> torch.Tensor:
+        """Forecast (B, H) or (B, H, Q) in scaled target units from history x (B, L, F).
+
+        Args:
+            future: (B, H, K) future-known inputs at the target hours (scaled NWP), when n_future > 0.
+        """
         c = self.config
         out, state = self.encoder(x)  # out (B, L, hidden)
         level = x[:, -1, c.target_channel]  # (B,) last observed target
         anchors = self._anchors(x)  # (B, H) or None
+        self._check_future(future)
         if not c.autoregressive:
-            raw = self.head(self.drop(out[:, -1])).view(x.shape[0], c.horizon_steps, c.n_outputs)  # (B, H, Q)
+            hidden = out[:, -1]  # (B, hidden)
+            if future is not None:
+                future = future.to(hidden.dtype)
+                hidden = hidden + torch.tanh(self.future_state(future.flatten(1)))
+            hidden = self.drop(hidden)
+            raw = self.head(hidden).view(x.shape[0], c.horizon_steps, c.n_outputs)  # (B, H, Q)
+            if future is not None:
+                raw = raw + self._future_term(hidden, future)
             y = self._shape_out(raw, self._baseline(level, anchors))
         else:
             y = self._roll(out[:, -1], state, x[:, -1], level, anchors)  # (B, H, Q)
@@ -189,9 +231,9 @@ class ForecastEnsemble(nn.Module):
         self.config = config
         self.members = nn.ModuleList(RecurrentForecaster(config) for _ in range(config.n_members))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Mean forecast (B, H) or (B, H, Q) of the members from history x (B, L, F)."""
-        return torch.stack([m(x) for m in self.members], dim=0).mean(dim=0)
+    def forward(self, x: torch.Tensor, future: torch.Tensor | None = None) -> torch.Tensor:
+        """Mean forecast (B, H) or (B, H, Q) of the members from history x (B, L, F) and future (B, H, K)."""
+        return torch.stack([m(x, future) for m in self.members], dim=0).mean(dim=0)
 
 
 def forecast_loss(pred: torch.Tensor, target: torch.Tensor, quantiles: tuple[float, ...] = ()) -> torch.Tensor:

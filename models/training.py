@@ -27,6 +27,7 @@ from models.features import (
     to_regular_grid,
 )
 from models.networks import ForecastEnsemble, NetworkConfig, forecast_loss
+from models.nwp import NWP_FEATURE_NAMES, AlignedNwp, align_nwp, nwp_features, refuse_future_issues
 from models.scaling import Scaler, fit_scaler
 from models.windows import SPLIT_FRACTIONS, Cutoffs, WindowSet, build_window_set, history_view, make_cutoffs
 
@@ -85,10 +86,12 @@ class ForecasterConfig:
             )
         self.network_config(n_features=1)  # validates kind, sizes, dropout and quantiles early
 
-    def network_config(self, n_features: int, cyclic_pairs=(), anchor_channel: int = -1) -> NetworkConfig:
+    def network_config(
+        self, n_features: int, cyclic_pairs=(), anchor_channel: int = -1, n_future: int = 0
+    ) -> NetworkConfig:
         """The network hyperparameters for a given number of input channels."""
         return NetworkConfig(
-            anchor_channel=anchor_channel, anchor_tau_steps=self.anchor_tau_steps,
+            anchor_channel=anchor_channel, anchor_tau_steps=self.anchor_tau_steps, n_future=n_future,
             kind=self.kind, n_features=n_features, hidden_size=self.hidden_size, num_layers=self.num_layers,
             dropout=self.dropout, horizon_steps=self.horizon_steps, quantiles=tuple(self.quantiles),
             autoregressive=self.autoregressive, cyclic_pairs=tuple(cyclic_pairs), n_members=self.n_members,
@@ -120,6 +123,12 @@ class Forecaster:
     horizon_steps: int
     climatology: dict[str, list[float]] = field(default_factory=dict)  # station -> 24 hourly means (m/s)
     freq: str = "1h"
+    nwp_scaler: Scaler | None = None  # scales the NWP_FEATURE_NAMES inputs of the head; None: no NWP input
+
+    @property
+    def uses_nwp(self) -> bool:
+        """True when the network reads NWP at the target hours (and predict needs it)."""
+        return self.nwp_scaler is not None
 
     @property
     def quantiles(self) -> tuple[float, ...]:
@@ -183,10 +192,12 @@ def train_network(
         chosen = rng.permutation(train)[:per_epoch]
         total = 0.0
         for b in range(steps):
-            x, y = windows.gather(chosen[b * config.batch_size : (b + 1) * config.batch_size])
+            batch = chosen[b * config.batch_size : (b + 1) * config.batch_size]
+            x, y = windows.gather(batch)
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            f = _to(windows.gather_future(batch), device)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-                pred = model(x)
+                pred = model(x, f)
             loss = forecast_loss(pred.float(), y, quantiles)
             if not torch.isfinite(loss):
                 raise NonFiniteLossError(
@@ -233,10 +244,15 @@ def evaluate_loss(
     quantiles, total = tuple(model.config.quantiles), 0.0
     for chunk in np.array_split(starts, max(1, -(-len(starts) // 2048))):
         x, y = windows.gather(chunk)
+        f = _to(windows.gather_future(chunk), device)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-            pred = model(x.to(device))
+            pred = model(x.to(device), f)
         total += forecast_loss(pred.float(), y.to(device), quantiles).item() * len(chunk)
     return total / len(starts)
+
+
+def _to(tensor: torch.Tensor | None, device: torch.device) -> torch.Tensor | None:
+    return None if tensor is None else tensor.to(device, non_blocking=True)
 
 
 def _spaced(starts: np.ndarray, limit: int) -> np.ndarray:
@@ -251,6 +267,7 @@ def fit_forecaster(
     config: ForecasterConfig | None = None,
     cutoffs: Cutoffs | Mapping[str, Cutoffs] | None = None,
     callback: EpochCallback | None = None,
+    nwp: Mapping[str, pd.DataFrame] | None = None,
 ) -> FitResult:
     """Train one forecaster on one or more stations' curated measurements (one model over all their windows).
 
@@ -261,6 +278,9 @@ def fit_forecaster(
         cutoffs: one `Cutoffs` for every station, one per station id, or None for `make_cutoffs` on each
             station's observed hours with `config.split_fractions` (default 70/10/20).
         callback: called with an `EpochStats` after every epoch (e.g. to publish progress).
+        nwp: station id -> NWP rows of one weather model (the `nwp/` columns); given, the network reads the
+            NWP at each target hour, aligned per origin by the issue-time rule (`models.nwp.align_nwp`), and
+            windows whose origin has no complete NWP are left out.
     """
     config = config or ForecasterConfig()
     if not frames:
@@ -276,7 +296,17 @@ def fit_forecaster(
     raw = [make_feature_matrix(g, spec, clim.get(sid)) for sid, g in grids.items()]
     train_rows = [m[:stop] for m, (stop, _) in zip(raw, stops, strict=True)]
     scaler = fit_scaler(train_rows, spec.scaled_channels, spec.tied_channels)
-    windows = build_window_set([scaler.transform(m) for m in raw], stops, config.lookback_steps, config.horizon_steps)
+    futures, nwp_scaler = None, None
+    if nwp is not None:
+        missing = sorted(set(grids) - set(nwp))
+        if missing:
+            raise ValueError(f"nwp lacks stations {missing}: every station of an NWP-fed model needs NWP")
+        futures = [_nwp_inputs(nwp[sid], g.index, config.horizon_steps, "1h") for sid, g in grids.items()]
+        nwp_scaler = _fit_nwp_scaler([f[:stop] for f, (stop, _) in zip(futures, stops, strict=True)])
+        futures = [nwp_scaler.transform(f) for f in futures]
+    windows = build_window_set(
+        [scaler.transform(m) for m in raw], stops, config.lookback_steps, config.horizon_steps, futures
+    )
     counts = {k: len(v) for k, v in windows.starts.items()}
     if counts["train"] == 0 or counts["val"] == 0:
         raise ValueError(
@@ -285,7 +315,8 @@ def fit_forecaster(
             f"got {counts['train']} and {counts['val']}"
         )
     torch.manual_seed(config.seed)
-    model = ForecastEnsemble(config.network_config(len(spec.names), spec.cyclic_pairs, spec.anchor_channel))
+    n_future = len(NWP_FEATURE_NAMES) if futures is not None else 0
+    model = ForecastEnsemble(config.network_config(len(spec.names), spec.cyclic_pairs, spec.anchor_channel, n_future))
     history, best = [], []
     for i, member in enumerate(model.members):
         torch.manual_seed(config.seed + 1009 * i)  # dropout stream per member
@@ -293,7 +324,8 @@ def fit_forecaster(
         history += h
         best.append(b)
     model.to("cpu").eval()
-    forecaster = Forecaster(model, scaler, spec, config.lookback_steps, config.horizon_steps, clim)
+    forecaster = Forecaster(model, scaler, spec, config.lookback_steps, config.horizon_steps, clim,
+                            nwp_scaler=nwp_scaler)  # fmt: skip
     starts_train = [g.index[0] for g in grids.values()]
     window = {
         "start": min(starts_train).isoformat(),
@@ -301,6 +333,17 @@ def fit_forecaster(
     }
     metrics = {**_window_metrics(forecaster, windows, "val"), **_window_metrics(forecaster, windows, "test")}
     return FitResult(forecaster, history, best, cuts, window, metrics, counts)
+
+
+def _nwp_inputs(nwp: pd.DataFrame, origin_times, horizon_steps: int, freq: str) -> np.ndarray:
+    """(N, H, K) unscaled NWP inputs for origins, by the issue-time rule; NaN where no issue covers a lead."""
+    return nwp_features(align_nwp(nwp, origin_times, horizon_steps, freq).values)
+
+
+def _fit_nwp_scaler(train_futures: list[np.ndarray]) -> Scaler:
+    """Standardise the NWP speed on training origins; its direction's sin/cos pass through."""
+    flat = [f.reshape(-1, f.shape[-1]) for f in train_futures]
+    return fit_scaler(flat, [NWP_FEATURE_NAMES.index("nwp_wind_speed_ms")])
 
 
 def _station_cutoffs(sid: str, grid: pd.DataFrame, cutoffs, fractions) -> Cutoffs:
@@ -314,14 +357,17 @@ def _station_cutoffs(sid: str, grid: pd.DataFrame, cutoffs, fractions) -> Cutoff
 
 
 @torch.no_grad()
-def _predict_scaled(model: torch.nn.Module, x_view: torch.Tensor, starts: np.ndarray, batch: int) -> np.ndarray:
-    # x_view (N, L, F) strided view; returns scaled forecasts (len(starts), H[, Q])
+def _predict_scaled(
+    model: torch.nn.Module, x_view: torch.Tensor, starts: np.ndarray, batch: int, future: torch.Tensor | None = None
+) -> np.ndarray:
+    # x_view (N, L, F) strided view, future (len(starts), H, K) or None; returns (len(starts), H[, Q]) scaled
     model.eval()
     device = next(model.parameters()).device
-    out = [
-        model(x_view[torch.as_tensor(chunk, dtype=torch.long)].to(device)).float().cpu().numpy()
-        for chunk in np.array_split(starts, max(1, -(-len(starts) // batch)))
-    ]
+    out = []
+    for pos in np.array_split(np.arange(len(starts)), max(1, -(-len(starts) // batch))):
+        x = x_view[torch.as_tensor(starts[pos], dtype=torch.long)].to(device)
+        f = None if future is None else future[torch.as_tensor(pos, dtype=torch.long)].to(device)
+        out.append(model(x, f).float().cpu().numpy())
     return np.concatenate(out, axis=0)
 
 
@@ -330,7 +376,7 @@ def _window_metrics(forecaster: Forecaster, windows: WindowSet, split: str) -> d
     starts = windows.starts[split]
     if len(starts) == 0:
         return {}
-    scaled = _predict_scaled(forecaster.model, windows.x_view, starts, 2048)
+    scaled = _predict_scaled(forecaster.model, windows.x_view, starts, 2048, windows.gather_future(starts))
     if forecaster.quantiles:
         scaled = scaled[..., forecaster.quantiles.index(0.5)]
     inv = forecaster.scaler.inverse_channel
@@ -354,6 +400,7 @@ def predict(
     origin_times,
     station_id: str | None = None,
     batch_size: int = 4096,
+    nwp: pd.DataFrame | AlignedNwp | None = None,
 ) -> np.ndarray:
     """Forecasts in m/s (>= 0) from each origin: (N, H), or (N, H, Q) for a quantile model.
 
@@ -363,6 +410,9 @@ def predict(
         origin_times: N origin times (the start of each origin's last observed hour); lead h targets
             origin + h steps. Each needs `lookback_steps` gap-free hours ending at it, else ValueError.
         station_id: whose training climatology to use; may be left out when the model knows one station.
+        nwp: for an NWP-fed forecaster: the station's NWP rows of its weather model (aligned here by the
+            issue-time rule), or an `AlignedNwp` for exactly these origins, refused if any issue is after
+            its origin. Every origin needs NWP at all H target hours, else ValueError.
     """
     grid = to_regular_grid(frame, forecaster.freq)
     origins = pd.DatetimeIndex(origin_times)
@@ -385,9 +435,30 @@ def predict(
     if len(origins) == 0:
         q = len(forecaster.quantiles)
         return np.zeros((0, forecaster.horizon_steps) + ((q,) if q else ()))
+    future = _future_for(forecaster, nwp, origins)
     x_view = torch.from_numpy(history_view(values, lookback))  # (T-L+1, L, F) view
-    scaled = _predict_scaled(forecaster.model, x_view, starts, batch_size)
+    scaled = _predict_scaled(forecaster.model, x_view, starts, batch_size, future)
     return np.clip(forecaster.scaler.inverse_channel(scaled.astype(np.float64)), 0.0, None)
+
+
+def _future_for(forecaster: Forecaster, nwp, origins: pd.DatetimeIndex) -> torch.Tensor | None:
+    """Scaled NWP inputs (N, H, K) for the origins, with the issue-time guard; None for a measurement-only model."""
+    if not forecaster.uses_nwp:
+        if nwp is not None:
+            raise ValueError("this forecaster was trained without NWP inputs; do not pass nwp")
+        return None
+    if nwp is None:
+        raise ValueError("this forecaster reads NWP at the target hours: pass the station's nwp rows")
+    if not isinstance(nwp, AlignedNwp):
+        nwp = align_nwp(nwp, origins, forecaster.horizon_steps, forecaster.freq)
+    refuse_future_issues(nwp, origins)
+    if not nwp.complete.all():
+        bad = int(np.flatnonzero(~nwp.complete)[0])
+        raise ValueError(
+            f"origin {origins[bad]}: the latest NWP issue at or before it ({nwp.issued_at[bad]}) does not cover "
+            f"leads 1..{forecaster.horizon_steps}"
+        )
+    return torch.from_numpy(forecaster.nwp_scaler.transform(nwp_features(nwp.values)))
 
 
 def _station_climatology(forecaster: Forecaster, station_id: str | None) -> list[float] | None:

@@ -99,38 +99,58 @@ class WindowSet:
     lookback_steps: int
     horizon_steps: int
     starts: dict[str, np.ndarray] = field(default_factory=dict)
+    future: np.ndarray | None = None  # (T, H, K) float32 future-known inputs of the origin at each row, or None
 
     def __post_init__(self) -> None:
         self.x_view = torch.from_numpy(history_view(self.values, self.lookback_steps))  # (T-L+1, L, F) view
         target = np.ascontiguousarray(self.values[:, 0])  # (T,) one column, O(series)
         self.y_view = torch.from_numpy(target_view(target, self.horizon_steps))  # (T-H+1, H) view
+        self.f_all = None if self.future is None else torch.from_numpy(self.future)
 
     def gather(self, starts: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         """Minibatch (x (B, L, F), y (B, H)) for the given window starts."""
         idx = torch.as_tensor(starts, dtype=torch.long)
         return self.x_view[idx], self.y_view[idx + self.lookback_steps]
 
+    def gather_future(self, starts: np.ndarray) -> torch.Tensor | None:
+        """Future-known inputs (B, H, K) of the windows' origins (row start + L - 1), or None."""
+        if self.f_all is None:
+            return None
+        return self.f_all[torch.as_tensor(starts, dtype=torch.long) + self.lookback_steps - 1]
+
 
 def build_window_set(
-    matrices: list[np.ndarray], stops: list[tuple[int, int]], lookback_steps: int, horizon_steps: int
+    matrices: list[np.ndarray],
+    stops: list[tuple[int, int]],
+    lookback_steps: int,
+    horizon_steps: int,
+    futures: list[np.ndarray] | None = None,
 ) -> WindowSet:
     """Join stations' scaled matrices and list gap-free window starts per split.
 
     Args:
         matrices: each station's scaled (T_i, F) float32 matrix, NaN rows at gaps.
         stops: each station's (train_stop, val_stop) grid rows from `Cutoffs.stops`.
+        futures: each station's (T_i, H, K) future-known inputs of the origin at each row (NaN: unknown);
+            a window counts only when its origin's are all known.
     """
     for name, value in (("lookback_steps", lookback_steps), ("horizon_steps", horizon_steps)):
         if value < 1:
             raise ValueError(f"{name} must be >= 1, got {value}")
     n_features = matrices[0].shape[1]
     seam = np.full((1, n_features), np.nan, dtype=np.float32)
-    parts, starts, offset = [], {"train": [], "val": [], "test": []}, 0
-    for values, (train_stop, val_stop) in zip(matrices, stops, strict=True):
+    parts, fparts, starts, offset = [], [], {"train": [], "val": [], "test": []}, 0
+    for i, (values, (train_stop, val_stop)) in enumerate(zip(matrices, stops, strict=True)):
         local = gap_free_starts(np.isfinite(values).all(axis=1), lookback_steps + horizon_steps)
+        if futures is not None:
+            known = np.isfinite(futures[i]).all(axis=(1, 2))  # (T_i,)
+            local = local[known[local + lookback_steps - 1]]
+            fparts += [futures[i], np.full((1, *futures[i].shape[1:]), np.nan, dtype=np.float32)]
         for split, s in split_starts(local, train_stop, val_stop, lookback_steps, horizon_steps).items():
             starts[split].append(s + offset)
         parts += [values, seam]
         offset += len(values) + 1
     values = np.concatenate(parts, axis=0).astype(np.float32)
-    return WindowSet(values, lookback_steps, horizon_steps, {k: np.concatenate(v) for k, v in starts.items()})
+    future = np.concatenate(fparts, axis=0).astype(np.float32) if futures is not None else None
+    split_starts_all = {k: np.concatenate(v) for k, v in starts.items()}
+    return WindowSet(values, lookback_steps, horizon_steps, split_starts_all, future)

@@ -116,12 +116,69 @@ class OpenMeteoSource(_Frozen):
 Source = Annotated[FileSource | NdbcSource | OpenMeteoSource, Field(discriminator="kind")]
 
 
+class NwpSettings(_Frozen):
+    """Weather-model point forecasts for a station from Open-Meteo: future-known inputs of the models.
+
+    The hourly ingest fetches the latest forecast (forecast API); past model runs for training come from the
+    Single Runs API, one request per run from `history_runs_from`. See README "Weather-model forecasts".
+    """
+
+    latitude: float = Field(ge=-90, le=90)
+    longitude: float = Field(ge=-180, le=180)
+    models: list[str] = Field(
+        default_factory=lambda: ["best_match"], min_length=1, description="Open-Meteo weather models to fetch"
+    )
+    use_model: str | None = Field(None, description="the model the networks and NWP baselines read; None: the first")
+    forecast_days: int = Field(3, ge=1, le=16)
+    history_runs_from: date | None = Field(None, description="fetch past runs (Single Runs API) from this day")
+    history_runs_until: date | None = Field(None, description="last day of past runs; None: today (UTC)")
+    history_run_hours: list[int] = Field(default_factory=lambda: [0, 12], description="UTC run hours to fetch")
+    availability_delay_hours: float = Field(
+        6.0, ge=0, description="a past run counts as known this long after its initialisation time"
+    )
+    max_issue_age_hours: float = Field(
+        18.0, gt=0, description="older latest issue at a forecast origin: fall back to the measurement-only model"
+    )
+    base_url: str = "https://api.open-meteo.com"
+    single_runs_base_url: str = "https://single-runs-api.open-meteo.com"
+
+    @field_validator("models")
+    @classmethod
+    def _models_are_names(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if not re.fullmatch(r"[a-z0-9_]{1,64}", name):
+                raise ValueError(f"weather model {name!r} must be lower-case letters, digits or '_'")
+        if len(set(value)) != len(value):
+            raise ValueError(f"weather models repeat: {value}")
+        return value
+
+    @field_validator("history_run_hours")
+    @classmethod
+    def _hours_in_day(cls, value: list[int]) -> list[int]:
+        bad = [h for h in value if not 0 <= h <= 23]
+        if bad:
+            raise ValueError(f"history_run_hours {bad} must be UTC hours 0..23")
+        return sorted(set(value))
+
+    @model_validator(mode="after")
+    def _use_model_fetched(self) -> NwpSettings:
+        if self.use_model is not None and self.use_model not in self.models:
+            raise ValueError(f"use_model {self.use_model!r} is not one of the fetched models {self.models}")
+        return self
+
+    @property
+    def model(self) -> str:
+        """The weather model the networks and NWP baselines read."""
+        return self.use_model or self.models[0]
+
+
 class Station(_Frozen):
     """One measurement station and where its data comes from."""
 
     id: str
     source: Source
     name: str | None = None
+    nwp: NwpSettings | None = Field(None, description="weather-model forecasts for this station; None: none")
 
     @field_validator("id")
     @classmethod

@@ -54,6 +54,29 @@ QUARANTINE_SCHEMA = pa.schema(
 QUARANTINE_COLUMNS = QUARANTINE_SCHEMA.names
 
 
+# Weather-model point forecasts (hive: station_id=/model=/issued_date=), one row per (station, model, issue, valid
+# hour). `issued_at` is when windcast could first have known the values (a live fetch: its time rounded up to the
+# hour; a past run: initialisation + availability delay); models read only issues at or before their origin.
+NWP_SCHEMA = pa.schema(
+    [
+        pa.field("station_id", pa.string(), nullable=False),
+        pa.field("model", pa.string(), nullable=False),  # Open-Meteo weather model, e.g. ecmwf_ifs025
+        pa.field("issued_at", UTC_MICROS, nullable=False),
+        pa.field("run_time", UTC_MICROS),  # the model's initialisation time when known (past runs), else null
+        pa.field("valid_time", UTC_MICROS, nullable=False),  # start of the hour the values describe
+        pa.field("lead_h", pa.int32(), nullable=False),  # valid_time - issued_at in hours (<= 0: already past)
+        pa.field("wind_speed_10m_ms", pa.float64(), nullable=False),
+        pa.field("wind_speed_100m_ms", pa.float64()),
+        pa.field("wind_dir_10m_deg", pa.float64()),
+        pa.field("wind_gust_10m_ms", pa.float64()),
+        pa.field("source", pa.string(), nullable=False),  # open-meteo-forecast | open-meteo-single-run
+        pa.field("raw_ref", pa.string(), nullable=False),
+        pa.field("ingested_at", UTC_MICROS, nullable=False),
+    ]
+)
+NWP_VALUE_COLUMNS = ["run_time", "wind_speed_10m_ms", "wind_speed_100m_ms", "wind_dir_10m_deg", "wind_gust_10m_ms"]
+
+
 # One row per (run, station, model, origin, lead time) of a backtest (hive: station_id=/run_id=).
 BACKTEST_SCHEMA = pa.schema(
     [
@@ -104,6 +127,8 @@ FORECAST_SCHEMA = pa.schema(
         pa.field("model_version", pa.int32(), nullable=False),
         pa.field("stale", pa.bool_(), nullable=False),  # the data was too old or gappy for a fresh forecast
         pa.field("stale_reason", pa.string()),
+        pa.field("nwp_issued_at", UTC_MICROS),  # the NWP issue the forecast read; null: measurements only
+        pa.field("nwp_note", pa.string()),  # why a station with NWP fell back to its measurement-only model
     ]
 )
 

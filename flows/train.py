@@ -13,10 +13,15 @@ from windcast.config import PipelineConfig
 @flow(name="train-stations", log_prints=True)
 def train_stations_flow(config: PipelineConfig) -> list[dict]:
     """Train every configured network kind per station group; a failed group does not lose the others."""
+    from tasks.nwp_models import nwp_groups
     from tasks.training import training_groups
 
-    jobs = [(group, kind) for group in training_groups(config) for kind in config.training.kinds]
-    chains = {f"{'+'.join(group)}/{kind}": [train_model.submit(config, group, kind, len(jobs))] for group, kind in jobs}
+    groups, kinds = training_groups(config), config.training.kinds
+    jobs = [(g, k, False) for g in groups for k in kinds] + [(g, k, True) for g in nwp_groups(config, groups) for k in kinds]
+    chains = {
+        f"{'+'.join(group)}/{kind}{'_nwp' if nwp else ''}": [train_model.submit(config, group, kind, len(jobs), nwp)]
+        for group, kind, nwp in jobs
+    }
     summaries, failures = gather_station_results(chains)
     if summaries:
         publish_training_summary([values[0] for values in summaries.values()])

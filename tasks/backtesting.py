@@ -22,9 +22,10 @@ from models.backtest import (
 )
 from models.baselines import BASELINES
 from models.checkpoint import load_checkpoint
+from models.nwp import NWP_BASELINES, align_nwp
 from models.training import predict
 from models.windows import Cutoffs
-from tasks import registry
+from tasks import nwp_models, registry
 from tasks import store as st
 from tasks.training import checkpoint_path, station_cutoffs
 from windcast.config import PipelineConfig
@@ -86,7 +87,10 @@ def network_versions(config: PipelineConfig, station_id: str) -> dict[str, regis
     """The newest registered version of every configured network kind (the challengers)."""
     store = st.Store(config.data_dir)
     latest = {}
-    for kind in config.training.kinds:
+    kinds = list(config.training.kinds)
+    if config.station(station_id).nwp is not None:
+        kinds += [k + nwp_models.NWP_SUFFIX for k in kinds]
+    for kind in kinds:
         versions = registry.list_versions(store, station_id, kind)
         if versions:
             latest[kind] = versions[-1]
@@ -99,8 +103,20 @@ def make_predictor(
     grid: HourlyGrid,
     test_start: pd.Timestamp,
     horizon: int,
+    nwp: pd.DataFrame | None = None,
 ):
-    """A batched predictor for a registered model; refuses a network that trained or validated on test data."""
+    """A batched predictor for a registered model; refuses a network that trained or validated on test data.
+
+    Models that read NWP get it aligned to each origin by the issue-time rule (only issues at or before it).
+    """
+    if version.kind in NWP_BASELINES or version.kind.endswith(nwp_models.NWP_SUFFIX):
+        if nwp is None:
+            raise ValueError(f"station {version.station_id!r}: {version.label} reads NWP, but the station has none")
+    if version.kind in NWP_BASELINES:
+        params = _read_params(version)
+        return lambda origins: nwp_models.nwp_baseline_forecast(
+            version.kind, params, align_nwp(nwp, grid.times[origins], horizon)
+        )
     if version.kind in BASELINES:
         params = _read_params(version)
         baseline = BASELINES[version.kind]
@@ -112,7 +128,8 @@ def make_predictor(
             f"station {version.station_id!r}: {version.label} used data up to {used_until} for training or "
             f"early stopping, after the test period's start {test_start}; retrain it before backtesting"
         )
-    return lambda origins: predict(forecaster, frame, grid.times[origins], station_id=version.station_id)
+    feed = nwp if forecaster.uses_nwp else None
+    return lambda origins: predict(forecaster, frame, grid.times[origins], station_id=version.station_id, nwp=feed)
 
 
 def backtest_station(config: PipelineConfig, station_id: str, run_id: str) -> StationBacktest:
@@ -122,25 +139,36 @@ def backtest_station(config: PipelineConfig, station_id: str, run_id: str) -> St
     cutoffs = station_cutoffs(frame, config.backtest)
     lookback, horizon = config.training.lookback_steps, config.training.horizon_steps
     val_origins, test_origins = split_origins(grid, cutoffs, lookback, horizon, config.backtest.step_hours)
+    nwp = nwp_models.station_nwp(config, station_id)  # None: the station has no nwp block
+    if nwp is not None:  # every model is scored where the NWP models can forecast too
+        test_origins = nwp_models.with_complete_nwp(grid, test_origins, nwp, horizon)
     if len(test_origins) == 0:
+        with_nwp = " and an NWP issue at or before it covering those leads" if nwp is not None else ""
         raise ValueError(
-            f"station {station_id!r}: no test origin has {lookback} h of history and {horizon} h of targets "
-            f"after {cutoffs.val_end}"
+            f"station {station_id!r}: no test origin has {lookback} h of history and {horizon} h of targets"
+            f"{with_nwp} after {cutoffs.val_end}"
         )
     baselines = register_baselines(config, station_id, grid, cutoffs, val_origins)
+    if nwp is not None:
+        baselines.update(nwp_models.register_nwp_baselines(config, station_id, grid, cutoffs, nwp))
     challengers = network_versions(config, station_id)
     models = {v.label: v for v in [*baselines.values(), *challengers.values()]}
     pointer = registry.read_champion(store, station_id)
     if pointer is not None:
         champ = registry.get_version(store, station_id, pointer["kind"], pointer["version"])
         models.setdefault(champ.label, champ)
-    predictors = {label: make_predictor(v, frame, grid, cutoffs.val_end, horizon) for label, v in models.items()}
+    predictors = {label: make_predictor(v, frame, grid, cutoffs.val_end, horizon, nwp) for label, v in models.items()}
     quantiles = tuple(config.training.quantiles) or None
     result = run_backtest(
         grid.times, grid.speed, test_origins, predictors, horizon, quantiles, baselines["persistence"].label
     )
     write_backtest(store, station_id, run_id, result, models)
     champion, decision = promote(store, station_id, result.metrics, baselines, challengers, pointer, models)
+    if nwp is not None:
+        scores = overall_rmse(result.metrics)
+        plain = [label for label, v in models.items() if not nwp_models.uses_nwp(v.kind)]
+        best = min(plain, key=lambda label: scores[label])
+        nwp_models.write_fallback(store, station_id, models[best], scores[best])
     metrics = result.metrics
     by_lead = metrics[metrics["horizon_h"] > 0].sort_values("horizon_h")
     return StationBacktest(

@@ -20,6 +20,8 @@ def forecast_station(config: PipelineConfig, station_id: str, issued_at: pd.Time
     logger = get_run_logger()
     if result.stale:
         logger.warning("station %s: forecast marked STALE: %s", station_id, result.stale_reason)
+    if result.nwp_note:
+        logger.warning("station %s: %s", station_id, result.nwp_note)
     logger.info("station %s: forecast written to %s", station_id, result.path)
     return result
 

@@ -21,7 +21,7 @@ from models.backtest import HourlyGrid
 from models.baselines import BASELINES
 from models.checkpoint import load_checkpoint
 from models.training import predict
-from tasks import registry
+from tasks import nwp_models, registry
 from tasks import store as st
 from tasks.backtesting import PARAMS_FILE, load_grid
 from tasks.training import checkpoint_path
@@ -38,6 +38,7 @@ class StationForecast:
     path: str  # relative to the data directory
     stale: bool
     stale_reason: str | None
+    nwp_note: str | None = None  # why a station with NWP fell back to its measurement-only model
 
 
 def choose_origin(grid: HourlyGrid, lookback_steps: int, issued_at: pd.Timestamp, max_age_h: float):
@@ -66,21 +67,40 @@ def choose_origin(grid: HourlyGrid, lookback_steps: int, issued_at: pd.Timestamp
     return origin, "; ".join(reasons) or None
 
 
-def champion_forecast(
-    store: st.Store, station_id: str, frame: pd.DataFrame, grid: HourlyGrid, origin: int, horizon: int
-) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None, registry.ModelVersion]:
-    """(point, p10, p90, version) from the station's champion at one origin."""
+def champion_version(store: st.Store, station_id: str) -> registry.ModelVersion:
+    """The station's champion."""
     pointer = registry.read_champion(store, station_id)
     if pointer is None:
         raise ValueError(f"station {station_id!r} has no champion yet: run the backtest (windcast backtest) first")
-    version = registry.get_version(store, station_id, pointer["kind"], pointer["version"])
+    return registry.get_version(store, station_id, pointer["kind"], pointer["version"])
+
+
+def champion_forecast(
+    store: st.Store,
+    station_id: str,
+    frame: pd.DataFrame,
+    grid: HourlyGrid,
+    origin: int,
+    horizon: int,
+    version: registry.ModelVersion | None = None,
+    nwp=None,
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None, registry.ModelVersion]:
+    """(point, p10, p90, version) from the station's champion (or the given version) at one origin.
+
+    Args:
+        nwp: `models.nwp.AlignedNwp` at this origin, for a model that reads NWP.
+    """
+    version = version or champion_version(store, station_id)
     origins = np.array([origin])
+    if version.kind in nwp_models.NWP_BASELINES:
+        params = json.loads((version.path / PARAMS_FILE).read_text())
+        return nwp_models.nwp_baseline_forecast(version.kind, params, nwp)[0], None, None, version
     if version.kind in BASELINES:
         params = json.loads((version.path / PARAMS_FILE).read_text())
         point = BASELINES[version.kind].predict(grid.times, grid.speed, origins, horizon, params)[0]
         return point, None, None, version
     forecaster, _ = load_checkpoint(checkpoint_path(version))
-    pred = predict(forecaster, frame, grid.times[origins], station_id=station_id)[0]
+    pred = predict(forecaster, frame, grid.times[origins], station_id=station_id, nwp=nwp)[0]
     if pred.ndim == 1:
         return pred, None, None, version
     q = list(forecaster.quantiles)
@@ -97,7 +117,9 @@ def forecast_station(config: PipelineConfig, station_id: str, issued_at: pd.Time
     origin, stale_reason = choose_origin(
         grid, config.training.lookback_steps, issued_at, config.forecast.max_data_age_hours
     )
-    point, p10, p90, version = champion_forecast(store, station_id, frame, grid, origin, horizon)
+    version, aligned, nwp_note = choose_model(config, store, station_id, grid.times[origin])
+    point, p10, p90, version = champion_forecast(store, station_id, frame, grid, origin, horizon, version, aligned)
+    nwp_issued = aligned.issued_at[0] if aligned is not None else pd.NaT
     leads = np.arange(1, len(point) + 1)
     rows = pd.DataFrame(
         {
@@ -113,12 +135,33 @@ def forecast_station(config: PipelineConfig, station_id: str, issued_at: pd.Time
             "model_version": version.version,
             "stale": stale_reason is not None,
             "stale_reason": stale_reason,
+            "nwp_issued_at": nwp_issued,
+            "nwp_note": nwp_note,
         }
     )
     if not np.isfinite(rows["wind_speed_ms"]).all():
         raise ValueError(f"station {station_id!r}: {version.label} produced a non-finite forecast")
     path = write_forecast(store, station_id, rows)
-    return StationForecast(station_id, rows, path, stale_reason is not None, stale_reason)
+    return StationForecast(station_id, rows, path, stale_reason is not None, stale_reason, nwp_note)
+
+
+def choose_model(config: PipelineConfig, store: st.Store, station_id: str, origin_time: pd.Timestamp):
+    """(version, NWP aligned to the origin or None, fall-back note or None): the champion, unless it reads NWP
+    and the latest issue at or before the origin is missing, stale or short; then the measurement-only fallback."""
+    version = champion_version(store, station_id)
+    if not nwp_models.uses_nwp(version.kind):
+        return version, None, None
+    aligned, why = nwp_models.nwp_at_origin(config, station_id, origin_time)
+    if aligned is not None:
+        return version, aligned, None
+    fallback = nwp_models.read_fallback(store, station_id)
+    if fallback is None:
+        raise ValueError(
+            f"station {station_id!r}: champion {version.label} needs NWP ({why}) and no measurement-only fallback "
+            "is recorded; run the backtest"
+        )
+    note = f"NWP unusable ({why}): forecast by the measurement-only {fallback.label} instead of {version.label}"
+    return fallback, None, note
 
 
 def write_forecast(store: st.Store, station_id: str, rows: pd.DataFrame) -> str:

@@ -102,6 +102,10 @@ def forecast_report(config: PipelineConfig, result: StationForecast) -> str:
     lines = [f"# windcast: {sid}", ""]
     if result.stale:
         lines += [f"> **STALE forecast:** {result.stale_reason}", ""]
+    if result.nwp_note:
+        lines += [f"> **Without NWP:** {result.nwp_note}", ""]
+    elif pd.notna(rows["nwp_issued_at"].iloc[0]):
+        lines += [f"Weather-model input: the issue of {rows['nwp_issued_at'].iloc[0]:%Y-%m-%d %H:%M} UTC.", ""]
     lines += [
         f"Issued {rows['issued_at'].iloc[0]:%Y-%m-%d %H:%M} UTC by **{rows['model'].iloc[0]} "
         f"v{rows['model_version'].iloc[0]}** from the origin {rows['origin_time'].iloc[0]:%Y-%m-%d %H:%M} UTC; "

@@ -214,7 +214,8 @@ def read_station_dataset(store: Store, name: str, schema: pa.Schema, station_id:
         root = store.station_dir(root, station_id)
     if not root.exists():
         return schema.empty_table().to_pandas()
-    frame = ds.dataset(root, format="parquet", partitioning="hive").to_table().to_pandas()
+    # the schema given, so files written before a column was added read it as null instead of failing
+    frame = ds.dataset(root, format="parquet", partitioning="hive", schema=schema).to_table().to_pandas()
     if station_id is not None:
         frame["station_id"] = station_id  # the partition column is only in the path above the station folder
     frame["station_id"] = frame["station_id"].astype(str)

@@ -96,13 +96,22 @@ def train_and_register(
     kind: str,
     callback: EpochCallback | None = None,
     concurrent_jobs: int = 1,
+    use_nwp: bool = False,
 ) -> TrainSummary:
-    """Fit one network of ``kind`` on the stations (one model over all of them) and register it per station."""
+    """Fit one network of ``kind`` on the stations (one model over all of them) and register it per station.
+
+    With ``use_nwp`` the network also reads the stations' NWP at the target hours and is registered as
+    ``<kind>_nwp`` (see tasks/nwp_models.py).
+    """
+    from tasks.nwp_models import NWP_SUFFIX, require_nwp
+
     frames = load_frames(config, station_ids)
     cutoffs = {sid: station_cutoffs(frame, config.backtest) for sid, frame in frames.items()}
+    nwp = require_nwp(config, station_ids) if use_nwp else None
     started = time.perf_counter()
     settings = forecaster_config(config.training, kind, config.backtest, concurrent_jobs)
-    fit = fit_forecaster(frames, settings, cutoffs, callback)
+    fit = fit_forecaster(frames, settings, cutoffs, callback, nwp=nwp)
+    kind = kind + NWP_SUFFIX if use_nwp else kind
     seconds = time.perf_counter() - started
     store = st.Store(config.data_dir)
     member0 = [e for e in fit.history if e.member == 0]

@@ -20,11 +20,11 @@ from windcast.config import PipelineConfig
 
 @task(name="train-model", cache_policy=NO_CACHE)
 def train_model(
-    config: PipelineConfig, station_ids: list[str], kind: str, concurrent_jobs: int = 1
+    config: PipelineConfig, station_ids: list[str], kind: str, concurrent_jobs: int = 1, use_nwp: bool = False
 ) -> training.TrainSummary:
-    """Train one network on the stations' measurements and register it, publishing progress per epoch."""
+    """Train one network on the stations' measurements (and NWP) and register it, publishing progress per epoch."""
     logger = get_run_logger()
-    label = f"{kind} {'+'.join(station_ids)}"
+    label = f"{kind}{'_nwp' if use_nwp else ''} {'+'.join(station_ids)}"
     max_epochs = config.training.max_epochs * config.training.n_members
     progress_id = create_progress_artifact(0.0, description=f"training {label}")
     done = {"epochs": 0}
@@ -38,7 +38,7 @@ def train_model(
         )  # fmt: skip
         update_progress_artifact(progress_id, min(99.0, 100.0 * done["epochs"] / max_epochs))
 
-    summary = training.train_and_register(config, station_ids, kind, on_epoch, concurrent_jobs)
+    summary = training.train_and_register(config, station_ids, kind, on_epoch, concurrent_jobs, use_nwp)
     update_progress_artifact(progress_id, 100.0, description=f"trained {label}")
     logger.info("%s: %d epochs in %.1fs, registered %s", label, summary.epochs, summary.seconds, summary.versions)
     return summary

@@ -60,3 +60,27 @@ def open_meteo_archive(start: str, hours: int, seed: int = 1) -> bytes:
             },
         }
     ).encode()
+
+
+def open_meteo_forecast(start: str, hours: int, truth: pd.Series, models: list[str], seed: int = 2) -> bytes:
+    """An Open-Meteo forecast (or single-run) response for several models: suffixed keys, km/h, GMT.
+
+    Each model's wind is `truth` (m/s, indexed by UTC hour) at the valid hour plus noise; 6 m/s outside it.
+    """
+    rng = np.random.default_rng(seed)
+    times = pd.date_range(start, periods=hours, freq="h", tz="UTC")
+    base = truth.reindex(times).fillna(6.0).to_numpy()
+    hourly, units = {"time": [f"{t:%Y-%m-%dT%H:%M}" for t in times]}, {"time": "iso8601"}
+    for model in models:
+        speed = (base + rng.normal(0, 0.4, hours)).clip(0)
+        hourly[f"wind_speed_10m_{model}"] = [round(float(s) * 3.6, 1) for s in speed]
+        hourly[f"wind_direction_10m_{model}"] = [int(200 + 10 * s) % 360 for s in speed]
+        hourly[f"wind_gusts_10m_{model}"] = [round(float(s) * 3.6 * 1.4, 1) for s in speed]
+        units |= {f"wind_speed_10m_{model}": "km/h", f"wind_direction_10m_{model}": "°"}
+        units[f"wind_gusts_10m_{model}"] = "km/h"
+    doc = {
+        "latitude": 52.27, "longitude": 6.82, "generationtime_ms": 3.1, "utc_offset_seconds": 0,
+        "timezone": "GMT", "timezone_abbreviation": "GMT", "elevation": 29.0,
+        "hourly_units": units, "hourly": hourly,
+    }  # fmt: skip
+    return json.dumps(doc, ensure_ascii=False).encode()

@@ -17,7 +17,9 @@ def train_stations_flow(config: PipelineConfig) -> list[dict]:
     from tasks.training import training_groups
 
     groups, kinds = training_groups(config), config.training.kinds
-    jobs = [(g, k, False) for g in groups for k in kinds] + [(g, k, True) for g in nwp_groups(config, groups) for k in kinds]
+    jobs = [(g, k, False) for g in groups for k in kinds] + [
+        (g, k, True) for g in nwp_groups(config, groups) for k in kinds
+    ]
     chains = {
         f"{'+'.join(group)}/{kind}{'_nwp' if nwp else ''}": [train_model.submit(config, group, kind, len(jobs), nwp)]
         for group, kind, nwp in jobs

@@ -121,7 +121,9 @@ class RecurrentForecaster(nn.Module):
             self.future_state = nn.Linear(c.horizon_steps * c.n_future, c.hidden_size)
             self.future_linear = nn.Parameter(torch.zeros(c.horizon_steps, c.n_future, c.n_outputs))
             self.future_mlp = nn.Sequential(
-                nn.Linear(c.hidden_size + c.n_future + 1, c.hidden_size), nn.Tanh(), nn.Linear(c.hidden_size, c.n_outputs)
+                nn.Linear(c.hidden_size + c.n_future + 1, c.hidden_size),
+                nn.Tanh(),
+                nn.Linear(c.hidden_size, c.n_outputs),
             )
             nn.init.zeros_(self.future_mlp[-1].weight)
             nn.init.zeros_(self.future_mlp[-1].bias)

@@ -97,7 +97,9 @@ def curate_nwp(config: PipelineConfig, station: Station, raw_refs: list[str]) ->
         issued_at, run_time = issue_times(payload, nwp.availability_delay_hours)
         rows = parse_nwp(payload, nwp.models).rows
         rows["reason"] = _reasons(rows, config)
-        parts.append(rows.assign(issued_at=issued_at, run_time=run_time, raw_ref=ref, source=payload.source, order=order))
+        parts.append(
+            rows.assign(issued_at=issued_at, run_time=run_time, raw_ref=ref, source=payload.source, order=order)
+        )
     if not parts:
         return NwpCuration(station.id, NWP_SCHEMA.empty_table().to_pandas(), _empty_quarantine())
     rows = pd.concat(parts, ignore_index=True)

@@ -55,8 +55,13 @@ def _config(tmp_path, url: str, **nwp) -> PipelineConfig:
             "data_dir": str(tmp_path / "store"),
             "http": {"retries": 1, "backoff_factor_s": 0.01},
             "stations": [station],
-            "training": {"kinds": ["gru"], "lookback_steps": 48, "horizon_steps": HORIZON, "n_members": 1,
-                         "max_epochs": 2},
+            "training": {
+                "kinds": ["gru"],
+                "lookback_steps": 48,
+                "horizon_steps": HORIZON,
+                "n_members": 1,
+                "max_epochs": 2,
+            },
         }  # fmt: skip
     )
 

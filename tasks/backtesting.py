@@ -83,12 +83,15 @@ def _read_params(version: registry.ModelVersion) -> dict:
     return json.loads((version.path / PARAMS_FILE).read_text())
 
 
-def network_versions(config: PipelineConfig, station_id: str) -> dict[str, registry.ModelVersion]:
-    """The newest registered version of every configured network kind (the challengers)."""
+def network_versions(
+    config: PipelineConfig, station_id: str, with_nwp: bool = False
+) -> dict[str, registry.ModelVersion]:
+    """The newest registered version of every configured network kind (the challengers; with_nwp: and of the
+    NWP-fed ones)."""
     store = st.Store(config.data_dir)
     latest = {}
     kinds = list(config.training.kinds)
-    if config.station(station_id).nwp is not None:
+    if with_nwp:
         kinds += [k + nwp_models.NWP_SUFFIX for k in kinds]
     for kind in kinds:
         versions = registry.list_versions(store, station_id, kind)
@@ -139,19 +142,17 @@ def backtest_station(config: PipelineConfig, station_id: str, run_id: str) -> St
     cutoffs = station_cutoffs(frame, config.backtest)
     lookback, horizon = config.training.lookback_steps, config.training.horizon_steps
     val_origins, test_origins = split_origins(grid, cutoffs, lookback, horizon, config.backtest.step_hours)
-    nwp = nwp_models.station_nwp(config, station_id)  # None: the station has no nwp block
-    if nwp is not None:  # every model is scored where the NWP models can forecast too
-        test_origins = nwp_models.with_complete_nwp(grid, test_origins, nwp, horizon)
+    # with NWP, every model is scored on the origins where the NWP models can forecast too
+    nwp, test_origins, nwp_left_out = nwp_models.usable_nwp(config, station_id, grid, cutoffs, test_origins)
     if len(test_origins) == 0:
-        with_nwp = " and an NWP issue at or before it covering those leads" if nwp is not None else ""
         raise ValueError(
-            f"station {station_id!r}: no test origin has {lookback} h of history and {horizon} h of targets"
-            f"{with_nwp} after {cutoffs.val_end}"
+            f"station {station_id!r}: no test origin has {lookback} h of history and {horizon} h of targets "
+            f"after {cutoffs.val_end}"
         )
     baselines = register_baselines(config, station_id, grid, cutoffs, val_origins)
     if nwp is not None:
         baselines.update(nwp_models.register_nwp_baselines(config, station_id, grid, cutoffs, nwp))
-    challengers = network_versions(config, station_id)
+    challengers = network_versions(config, station_id, with_nwp=nwp is not None)
     models = {v.label: v for v in [*baselines.values(), *challengers.values()]}
     pointer = registry.read_champion(store, station_id)
     if pointer is not None:
@@ -169,6 +170,8 @@ def backtest_station(config: PipelineConfig, station_id: str, run_id: str) -> St
         plain = [label for label, v in models.items() if not nwp_models.uses_nwp(v.kind)]
         best = min(plain, key=lambda label: scores[label])
         nwp_models.write_fallback(store, station_id, models[best], scores[best])
+    if nwp_left_out:
+        decision = f"{decision}; {nwp_left_out}"
     metrics = result.metrics
     by_lead = metrics[metrics["horizon_h"] > 0].sort_values("horizon_h")
     return StationBacktest(

@@ -24,6 +24,7 @@ from windcast.config import PipelineConfig
 NWP_SUFFIX = "_nwp"
 PARAMS_FILE = "params.json"
 FALLBACK_FILE = "fallback.json"
+MIN_NWP_ORIGINS = 24  # training origins with complete NWP before the NWP models join a backtest
 
 
 def uses_nwp(kind: str) -> bool:
@@ -32,8 +33,10 @@ def uses_nwp(kind: str) -> bool:
 
 
 def nwp_groups(config: PipelineConfig, groups: list[list[str]]) -> list[list[str]]:
-    """The training groups whose every station has an nwp block (they also get NWP-fed networks)."""
-    with_nwp = {s.id for s in config.stations if s.nwp is not None}
+    """The training groups whose every station has an nwp block and NWP rows stored (they also get NWP-fed
+    networks; a station that just turned NWP on trains them once its NWP is ingested)."""
+    store = st.Store(config.data_dir)
+    with_nwp = {s.id for s in config.stations if s.nwp is not None and not read_nwp(store, s.id, s.nwp.model).empty}
     return [g for g in groups if all(sid in with_nwp for sid in g)]
 
 
@@ -63,19 +66,39 @@ def with_complete_nwp(grid: HourlyGrid, origins: np.ndarray, nwp: pd.DataFrame, 
     return origins[align_nwp(nwp, grid.times[origins], horizon).complete]
 
 
+def mos_train_origins(grid: HourlyGrid, cutoffs: Cutoffs, nwp: pd.DataFrame, horizon: int) -> np.ndarray:
+    """Hourly origins whose targets lie in the training part and whose NWP covers every lead."""
+    train_stop = int(grid.times.searchsorted(cutoffs.train_end))
+    return with_complete_nwp(grid, select_origins(grid.speed, 1, horizon, 0, train_stop, 1), nwp, horizon)
+
+
+def usable_nwp(
+    config: PipelineConfig, station_id: str, grid: HourlyGrid, cutoffs: Cutoffs, test_origins: np.ndarray
+) -> tuple[pd.DataFrame | None, np.ndarray, str | None]:
+    """(NWP rows, test origins restricted to those with NWP, None), or (None, all test origins, why the NWP
+    models sit this backtest out): too little NWP for training or testing, e.g. just after turning it on."""
+    nwp = station_nwp(config, station_id)
+    if nwp is None:
+        return None, test_origins, None
+    horizon = config.training.horizon_steps
+    n_train = len(mos_train_origins(grid, cutoffs, nwp, horizon)) if not nwp.empty else 0
+    with_nwp = with_complete_nwp(grid, test_origins, nwp, horizon) if not nwp.empty else test_origins[:0]
+    if n_train < MIN_NWP_ORIGINS or len(with_nwp) == 0:
+        why = (
+            f"NWP models left out: {n_train} training and {len(with_nwp)} test origins have NWP for leads "
+            f"1..{horizon} (need >= {MIN_NWP_ORIGINS} and >= 1); fetch past runs (nwp.history_runs_from)"
+        )
+        return None, test_origins, why
+    return nwp, with_nwp, None
+
+
 def register_nwp_baselines(
     config: PipelineConfig, station_id: str, grid: HourlyGrid, cutoffs: Cutoffs, nwp: pd.DataFrame
 ) -> dict[str, registry.ModelVersion]:
     """Fit `nwp` (nothing to fit) and `nwp_mos` (per-lead fit on training origins); register when params change."""
     store = st.Store(config.data_dir)
     horizon = config.training.horizon_steps
-    train_stop = int(grid.times.searchsorted(cutoffs.train_end))
-    train = with_complete_nwp(grid, select_origins(grid.speed, 1, horizon, 0, train_stop, 1), nwp, horizon)
-    if len(train) < 3:
-        raise ValueError(
-            f"station {station_id!r}: {len(train)} training origins have NWP for leads 1..{horizon}, nwp_mos needs "
-            f">= 3; fetch past runs (nwp.history_runs_from) covering the training period before {cutoffs.train_end}"
-        )
+    train = mos_train_origins(grid, cutoffs, nwp, horizon)
     y = grid.speed[train[:, None] + np.arange(1, horizon + 1)[None, :]]
     model = config.station(station_id).nwp.model
     params = {

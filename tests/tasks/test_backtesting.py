@@ -119,3 +119,18 @@ def test_a_network_that_saw_the_test_period_is_refused(config):
     st.merge_measurements(store, "syn", more)
     with pytest.raises(ValueError, match=r"gru v1 used data up to .* after the test period's start"):
         backtest_station(config, "syn", "run-1")
+
+
+def test_a_station_whose_nwp_is_not_ingested_yet_is_backtested_without_the_nwp_models(config, tmp_path):
+    raw = config.model_dump()
+    raw["stations"][0]["nwp"] = {"latitude": 52.0, "longitude": 5.0}
+    with_nwp = PipelineConfig.model_validate(raw)
+
+    result = backtest_station(with_nwp, "syn", "r1")
+
+    assert not any(label.startswith(("nwp", "gru_nwp")) for label in result.rmse_ms)
+    assert result.decision.endswith(
+        "; NWP models left out: 0 training and 0 test origins have NWP for leads 1..12 (need >= 24 and >= 1); "
+        "fetch past runs (nwp.history_runs_from)"
+    )
+    assert not (registry.registry_dir(st.Store(config.data_dir), "syn") / "fallback.json").exists()

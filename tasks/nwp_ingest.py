@@ -19,7 +19,7 @@ import pandas as pd
 from tasks import store as st
 from tasks.ingest import load_raw_payload
 from tasks.nwp_store import known_runs, merge_nwp
-from tasks.sources.open_meteo_forecast import fetch_nwp, issue_times, parse_nwp
+from tasks.sources.open_meteo_forecast import SOURCE_RUN, fetch_nwp, issue_times, parse_nwp, run_of
 from windcast.config import PipelineConfig, Station
 from windcast.schemas import NWP_SCHEMA, QUARANTINE_COLUMNS
 
@@ -82,7 +82,11 @@ def fetch_nwp_to_raw(config: PipelineConfig, station: Station, now: pd.Timestamp
             "suffix": payload.suffix,
             "fetched_at": payload.fetched_at.isoformat(),
         }
-        refs.append(st.save_raw_payload(store, station.id, payload.source, payload.content, payload.suffix, meta))
+        # a run's name goes into its file name: two runs may send the same bytes (a model without data)
+        suffix = (
+            f".{run_of(payload.url):%Y%m%dT%H%M}{payload.suffix}" if payload.source == SOURCE_RUN else payload.suffix
+        )
+        refs.append(st.save_raw_payload(store, station.id, payload.source, payload.content, suffix, meta))
     return refs
 
 

@@ -7,6 +7,8 @@ leaves every file byte-identical.
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import pyarrow as pa
 
@@ -68,6 +70,9 @@ def read_nwp(store: st.Store, station_id: str, model: str | None = None) -> pd.D
 
 
 def known_runs(store: st.Store, station_id: str) -> set[pd.Timestamp]:
-    """Initialisation times of the past runs already stored for the station (any model)."""
-    runs = read_nwp(store, station_id)["run_time"].dropna()
-    return {pd.Timestamp(t) for t in runs.unique()}
+    """Initialisation times of the past runs already fetched for the station (their payloads are in raw/, even
+    when every row was quarantined), so each run is asked for once."""
+    from tasks.sources.open_meteo_forecast import SOURCE_RUN, run_of
+
+    folder = store.station_dir(store.raw_dir, station_id, hive=False) / SOURCE_RUN
+    return {run_of(json.loads(p.read_text())["url"]) for p in folder.glob("*.json.json")}

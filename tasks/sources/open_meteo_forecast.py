@@ -18,11 +18,12 @@ import numpy as np
 import pandas as pd
 
 from tasks import http as http_client
-from tasks.sources.base import Payload, decode_text, payload_error, redact, speed_to_ms
+from tasks.sources.base import Payload, SourceError, decode_text, payload_error, redact, speed_to_ms
 from tasks.sources.open_meteo import _times_to_utc
 from windcast.config import HttpSettings, NwpSettings
 
 SOURCE_LIVE, SOURCE_RUN = "open-meteo-forecast", "open-meteo-single-run"
+RECENT_RUN_DAYS = 2  # a past run this recent that the archive refuses is retried at the next ingest, not fatal
 # hourly key -> (nwp/ column, kind of unit)
 VARIABLES = {
     "wind_speed_10m": ("wind_speed_10m_ms", "speed"),
@@ -78,31 +79,45 @@ def fetch_nwp(
     now: pd.Timestamp | None = None,
     session=None,
 ) -> list[Payload]:
-    """The latest forecast plus every configured past run not yet stored, each kept as received."""
+    """The latest forecast plus every configured past run not yet fetched, each kept as received.
+
+    A refused past run from the last RECENT_RUN_DAYS ends the backfill for this ingest (the archive may not hold
+    it yet; the next ingest asks again); an older one fails the fetch.
+    """
     now = now or pd.Timestamp.now(tz="UTC")
     own = session is None
     session = http_client.make_session(http) if own else session
     payloads = []
     try:
-        for run in past_runs(nwp, now.date(), set(known_runs)):
-            url = forecast_url(nwp, run)
-            content = http_client.get_bytes(session, url, http, station_id)
-            payloads.append(Payload(station_id, SOURCE_RUN, redact(url), content, ".json", now))
         url = forecast_url(nwp)
         content = http_client.get_bytes(session, url, http, station_id)
         payloads.append(Payload(station_id, SOURCE_LIVE, redact(url), content, ".json", now))
+        for run in past_runs(nwp, now.date(), set(known_runs)):
+            url = forecast_url(nwp, run)
+            try:
+                content = http_client.get_bytes(session, url, http, station_id)
+            except SourceError:
+                if run >= now - pd.Timedelta(days=RECENT_RUN_DAYS):
+                    break
+                raise
+            payloads.append(Payload(station_id, SOURCE_RUN, redact(url), content, ".json", now))
     finally:
         if own:
             session.close()
     return payloads
 
 
+def run_of(url: str) -> pd.Timestamp:
+    """The initialisation time in a Single Runs request URL."""
+    query = dict(part.split("=", 1) for part in url.split("?", 1)[1].split("&"))
+    return pd.Timestamp(query["run"].replace("%3A", ":"), tz="UTC")
+
+
 def issue_times(payload: Payload, delay_h: float) -> tuple[pd.Timestamp, pd.Timestamp | None]:
     """(issued_at, run_time): a past run is known `delay_h` after its initialisation; a live fetch from the
     hour after it was fetched (rounded up, so a forecast never reads values fetched after its origin)."""
     if payload.source == SOURCE_RUN:
-        query = dict(part.split("=", 1) for part in payload.url.split("?", 1)[1].split("&"))
-        run = pd.Timestamp(query["run"].replace("%3A", ":"), tz="UTC")
+        run = run_of(payload.url)
         return run + pd.Timedelta(hours=delay_h), run
     return pd.Timestamp(payload.fetched_at).tz_convert("UTC").ceil("1h"), None
 

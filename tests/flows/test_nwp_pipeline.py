@@ -70,8 +70,8 @@ def test_nwp_path_end_to_end(prefect_harness, server, tmp_path):
     measured = open_meteo_archive(START, hours=24 * DAYS)
     truth = _truth(measured)
     runs = pd.date_range("2023-12-31", "2024-02-09 12:00", freq="12h", tz="UTC")
-    replies = [Reply(200, open_meteo_forecast(f"{r:%Y-%m-%d}", 48, truth, MODELS, seed=i)) for i, r in enumerate(runs)]
-    replies.append(Reply(200, open_meteo_forecast("2024-02-10", 48, truth, MODELS)))  # the latest forecast
+    replies = [Reply(200, open_meteo_forecast("2024-02-10", 48, truth, MODELS))]  # the latest forecast, then runs
+    replies += [Reply(200, open_meteo_forecast(f"{r:%Y-%m-%d}", 48, truth, MODELS, seed=i)) for i, r in enumerate(runs)]
     server.route("/v1/archive", Reply(200, measured))
     server.route("/v1/forecast", *replies)
     config = _config(tmp_path, server.url)
@@ -80,7 +80,7 @@ def test_nwp_path_end_to_end(prefect_harness, server, tmp_path):
 
     store = st.Store(config.data_dir)
     sent = server.hits("/v1/forecast")
-    assert [q.query.get("run", [None])[0] for q in sent] == [f"{r:%Y-%m-%dT%H:%M}" for r in runs] + [None]
+    assert [q.query.get("run", [None])[0] for q in sent] == [None] + [f"{r:%Y-%m-%dT%H:%M}" for r in runs]
     nwp = read_nwp(store, "coast")
     assert outcome["ingest"]["coast/nwp"]["rows_curated"] == len(nwp) == (len(runs) + 1) * 48 * len(MODELS)
     past = nwp[nwp["run_time"].notna()]

@@ -103,3 +103,27 @@ def test_payload_without_units_or_with_a_wrong_unit_is_refused(tmp_path, http_se
         ingest_station_nwp(config, config.stations[0], now=NOW)
 
     assert read_nwp(st.Store(config.data_dir), "lagoon").empty
+
+
+def test_past_runs_are_fetched_once_and_a_recent_one_not_archived_yet_waits(tmp_path, http_server, fast_http):
+    body = _payload()
+    http_server.route("/v1/forecast", *[Reply(200, body)] * 4, Reply(400, b'{"error":true,"reason":"no run"}'))
+    history = {"history_runs_from": "2025-11-22", "history_runs_until": "2025-11-23"}
+    history["single_runs_base_url"] = http_server.url
+    config = _config(tmp_path, http_server.url, fast_http, models=["icon_seamless"], **history)
+
+    first = ingest_station_nwp(config, config.stations[0], now=NOW)
+
+    runs = [q.query.get("run", [None])[0] for q in http_server.hits("/v1/forecast")]
+    assert runs == [None, "2025-11-22T00:00", "2025-11-22T12:00", "2025-11-23T00:00", "2025-11-23T12:00"]
+    assert len(first.raw_refs) == 4  # the live forecast and three runs (kept apart although their bytes are equal)
+    rows = read_nwp(st.Store(config.data_dir), "lagoon")
+    past = rows[rows["run_time"].notna()]
+    issued = ["2025-11-22 06:00", "2025-11-22 18:00", "2025-11-23 06:00"]  # each run known 6 h after it
+    assert sorted(past["issued_at"].unique()) == [pd.Timestamp(t, tz="UTC") for t in issued]
+
+    http_server.route("/v1/forecast", Reply(200, body))
+    ingest_station_nwp(config, config.stations[0], now=NOW + pd.Timedelta(hours=1))
+
+    again = [q.query.get("run", [None])[0] for q in http_server.hits("/v1/forecast")][5:]
+    assert again == [None, "2025-11-23T12:00"]  # only the live forecast and the run refused last time

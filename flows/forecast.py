@@ -28,6 +28,7 @@ def forecast_stations_flow(config: PipelineConfig, issued_at: str | None = None)
             "path": r.path,
             "stale": r.stale,
             "stale_reason": r.stale_reason,
+            "nwp_note": r.nwp_note,
             "model": str(r.rows["model"].iloc[0]),
             "model_version": int(r.rows["model_version"].iloc[0]),
             "health": health["message"],

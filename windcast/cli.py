@@ -77,6 +77,8 @@ def print_forecasts(results: dict, config: PipelineConfig) -> None:
     """Where each station's forecast went, and whether it is stale."""
     for sid, r in results.items():
         flag = f"STALE: {r['stale_reason']}" if r["stale"] else "fresh"
+        if r.get("nwp_note"):
+            flag += f"; {r['nwp_note']}"
         print(f"{sid}: {r['model']} v{r['model_version']} -> {config.data_dir / r['path']} ({flag})")
 
 

@@ -99,7 +99,7 @@ def test_nwp_path_end_to_end(prefect_harness, server, tmp_path):
     champion = registry.read_champion(store, "coast")
     if champion["kind"] in ("nwp", "nwp_mos", "gru_nwp"):  # the latest issue at or before the origin was read
         assert rows["nwp_issued_at"].iloc[0] == pd.Timestamp("2024-02-09 18:00", tz="UTC")
-    assert rows["nwp_note"].isna().all()
+    assert rows["nwp_note"].isna().all() and forecast["nwp_note"] is None
 
     # an NWP champion whose latest issue is too old at the origin: the measurement-only fallback forecasts
     registry.set_champion(store, registry.list_versions(store, "coast", "nwp_mos")[-1], "test", None)

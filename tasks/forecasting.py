@@ -28,6 +28,8 @@ from tasks.training import checkpoint_path
 from windcast.config import PipelineConfig
 from windcast.schemas import FORECAST_SCHEMA
 
+NWP_FORECAST_COLUMNS = ("nwp_issued_at", "nwp_note")
+
 
 @dataclass
 class StationForecast:
@@ -167,6 +169,7 @@ def choose_model(config: PipelineConfig, store: st.Store, station_id: str, origi
 def write_forecast(store: st.Store, station_id: str, rows: pd.DataFrame) -> str:
     """Write one issue as its own file (earlier issues are never rewritten); return its relative path."""
     issued_at = pd.Timestamp(rows["issued_at"].iloc[0])
+    rows = rows.assign(**{c: rows[c] if c in rows else None for c in NWP_FORECAST_COLUMNS})  # optional, nullable
     folder = store.station_dir(store.root / "forecasts", station_id) / f"issued_date={issued_at:%Y-%m-%d}"
     path = folder / f"issue-{issued_at:%Y%m%dT%H%M%S%fZ}.parquet"
     table = pa.Table.from_pandas(rows[FORECAST_SCHEMA.names], schema=FORECAST_SCHEMA, preserve_index=False)

@@ -1,4 +1,5 @@
-"""Recurrent forecasters (GRU, LSTM, Elman RNN) with a direct multi-horizon head on the last hidden state.
+"""Forecasters (GRU, LSTM, Elman RNN, and from models.encoders a Conv1d CNN, CNN-LSTM and peephole FC-LSTM)
+with a direct multi-horizon head on the last hidden state (the last convolutional feature for the CNN).
 
 The head predicts a correction to a baseline and starts at zero. The baseline is the persistence-to-
 climatology blend `p + (1 - w_h) * (c_{t+h} - p)` when an anchor channel (the hour-of-day climatology) is
@@ -16,14 +17,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-KINDS = {"gru": nn.GRU, "lstm": nn.LSTM, "rnn": nn.RNN}
+from models.encoders import ENCODERS
+
+KINDS = {"gru": nn.GRU, "lstm": nn.LSTM, "rnn": nn.RNN, **ENCODERS}
 
 
 @dataclass
 class NetworkConfig:
     """Hyperparameters of one recurrent forecaster (plain values only, so checkpoints can hold them)."""
 
-    kind: str = "gru"  # gru | lstm | rnn
+    kind: str = "gru"  # gru | lstm | rnn | cnn | cnn_lstm | fclstm
     n_features: int = 5  # F, input channels; channel `target_channel` is the scaled target
     hidden_size: int = 64
     num_layers: int = 1
@@ -92,7 +95,7 @@ def order_quantiles(raw: torch.Tensor, median_index: int) -> torch.Tensor:
 
 
 class RecurrentForecaster(nn.Module):
-    """Encoder (GRU | LSTM | RNN) + linear head on the last hidden state; direct or autoregressive."""
+    """Encoder (any of KINDS) + linear head on the last hidden state; direct or autoregressive."""
 
     def __init__(self, config: NetworkConfig):
         super().__init__()

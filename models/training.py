@@ -42,7 +42,7 @@ class NonFiniteLossError(FloatingPointError):
 class ForecasterConfig:
     """Everything `fit_forecaster` needs; defaults are tuned for hourly station data on a CPU."""
 
-    kind: str = "gru"  # gru | lstm | rnn
+    kind: str = "gru"  # gru | lstm | rnn | cnn | cnn_lstm | fclstm
     lookback_steps: int = 168
     horizon_steps: int = 24
     hidden_size: int = 32  # 32 matches 64 in skill on the sample at 2-3x the speed

@@ -270,7 +270,9 @@ class QualitySettings(_Frozen):
 class TrainingSettings(_Frozen):
     """Which networks to train and how; the defaults equal models.training.ForecasterConfig's (a test checks)."""
 
-    kinds: list[Literal["gru", "lstm", "rnn"]] = Field(default_factory=lambda: ["gru", "lstm"])
+    kinds: list[Literal["gru", "lstm", "rnn", "cnn", "cnn_lstm", "fclstm"]] = Field(
+        default_factory=lambda: ["gru", "lstm"]
+    )
     lookback_steps: int = Field(168, ge=1)
     horizon_steps: int = Field(24, ge=1)
     hidden_size: int = Field(32, ge=1)

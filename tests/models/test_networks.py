@@ -15,7 +15,7 @@ from models.networks import (
 )
 
 
-@pytest.mark.parametrize("kind", ["gru", "lstm", "rnn"])
+@pytest.mark.parametrize("kind", ["gru", "lstm", "rnn", "cnn", "cnn_lstm", "fclstm"])
 @pytest.mark.parametrize("autoregressive", [False, True])
 @pytest.mark.parametrize("quantiles", [(), (0.1, 0.5, 0.9)])
 def test_output_shapes(kind, autoregressive, quantiles):
@@ -92,7 +92,10 @@ def test_pinball_loss_matches_numpy():
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"kind": "transformer"}, "kind 'transformer' is not one of ['gru', 'lstm', 'rnn']"),
+        (
+            {"kind": "transformer"},
+            "kind 'transformer' is not one of ['cnn', 'cnn_lstm', 'fclstm', 'gru', 'lstm', 'rnn']",
+        ),
         ({"hidden_size": 0}, "hidden_size must be >= 1, got 0"),
         ({"dropout": 1.0}, "dropout must be in [0, 1), got 1.0"),
         (

@@ -2,6 +2,7 @@
 
     python benchmarks/train.py          # ceilings, GRU/LSTM grid, window memory, default fits (~3 min)
     python benchmarks/train.py --quick --skill   # test RMSE by lead: model vs persistence vs blend, 3 seeds
+    python benchmarks/train.py --kinds  # only windows/s of every model kind beside lstm's (~1 min)
 
 FLOPs counted: the input and recurrent matmuls of every layer (2 * gates * hidden * (inputs + hidden) per
 window step), forward + backward taken as 3x forward. Head, loss and optimizer are not counted but are timed.
@@ -26,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from models.features import FeatureSpec, fit_hour_climatology, make_feature_matrix, to_regular_grid  # noqa: E402
-from models.networks import NetworkConfig, RecurrentForecaster, forecast_loss  # noqa: E402
+from models.networks import KINDS, NetworkConfig, RecurrentForecaster, forecast_loss  # noqa: E402
 from models.scaling import fit_scaler  # noqa: E402
 from models.training import ForecasterConfig, fit_forecaster, predict  # noqa: E402
 from models.windows import build_window_set, make_cutoffs  # noqa: E402
@@ -116,6 +117,28 @@ def print_grid(f32_ceiling: float, bf16_slow: bool) -> None:
         label = f"{kind} 32x1"
         print(f"{label:<16}{'fp32 1thr':<10}{256:>6}{wps:>11.0f}{gflops:>9.1f}{gflops / f32_ceiling:>12.0%}")
     torch.set_num_threads(threads)
+
+
+def print_kinds(rounds: int = 3, threads: int = 1) -> None:
+    """Training windows/s of every model kind at the default size (32x1, batch 256), as a ratio to lstm's.
+
+    The kinds take turns for `rounds` rounds and each keeps its median, so a neighbour's burst on a shared
+    machine hits all kinds alike instead of one.
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    print(f"\n## Every model kind at the default size (32x1, lookback 168, batch 256, {threads} thread, "
+          f"median of {rounds} rounds)")  # fmt: skip
+    runs = {kind: [] for kind in KINDS}
+    for _ in range(rounds):
+        for kind in KINDS:
+            runs[kind].append(windows_per_s(kind, 32, 1, budget_s=2.0))
+    ref = float(np.median(runs["lstm"]))
+    print(f"{'kind':<10}{'windows/s':>10}{'vs lstm':>9}   rounds")
+    for kind, wps in runs.items():
+        med = float(np.median(wps))
+        print(f"{kind:<10}{med:>10.0f}{med / ref:>8.2f}x   " + " ".join(f"{w:.0f}" for w in wps))
+    torch.set_num_threads(before)
 
 
 def synthetic_frame(n_hours: int, seed: int) -> pd.DataFrame:
@@ -260,6 +283,7 @@ def main() -> None:
     ap.add_argument("--skill", action="store_true", help="also score the defaults against the baselines")
     ap.add_argument("--seeds", default="0,1,2", help="seeds for --skill")
     ap.add_argument("--quick", action="store_true", help="skip the throughput grid")
+    ap.add_argument("--kinds", action="store_true", help="only the windows/s of every model kind")
     args = ap.parse_args()
     print(f"# windcast training benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
@@ -268,7 +292,11 @@ def main() -> None:
     bf16 = matmul_gflops(torch.bfloat16)
     print("\n## Matmul ceilings (1024 x 1024)")
     print(f"float32 {f32:.0f} GFLOP/s, bfloat16 {bf16:.1f} GFLOP/s")
+    if args.kinds:
+        print_kinds()
+        return
     if not args.quick:
+        print_kinds()
         print_grid(f32, bf16_slow=bf16 < 0.5 * f32)
         print_window_memory()
     if SAMPLE.exists():

@@ -119,10 +119,11 @@ class _PeepholeLoop(torch.autograd.Function):
     @staticmethod
     def forward(ctx, xw, h0, c0, weight_hh, peephole):  # xw (B, L, 4H); h0, c0 (B, H) -> hs, cs (B, L, H)
         batch, steps, n = xw.shape[0], xw.shape[1], h0.shape[1]
+        ctx.dtypes = tuple(t.dtype for t in (xw, h0, c0, weight_hh, peephole))  # each gradient goes back in these
         with torch.autocast(xw.device.type, enabled=False):
             dtype = torch.promote_types(xw.dtype, torch.float32)
             xw, h, c, w, p = (t.to(dtype) for t in (xw, h0, c0, weight_hh, peephole))
-            gates = xw.new_empty(steps, batch, 4, n)  # i, f, g, o after their nonlinearity
+            gates = xw.new_empty(steps, batch, 4, n)  # (L, B, 4, H): i, f, g, o after their nonlinearity
             hs, cs = xw.new_empty(steps, batch, n), xw.new_empty(steps, batch, n)
             wt = w.t()
             for t in range(steps):
@@ -134,7 +135,6 @@ class _PeepholeLoop(torch.autograd.Function):
                 torch.sigmoid(torch.addcmul(z[:, 3], p[2], c), out=g[:, 3])
                 h = torch.mul(g[:, 3], torch.tanh(c), out=hs[t])
         ctx.save_for_backward(gates, hs, cs, h0.to(dtype), c0.to(dtype), w, p)
-        ctx.dtypes = (xw.dtype, h0.dtype, c0.dtype, weight_hh.dtype, peephole.dtype)
         return hs.transpose(0, 1), cs.transpose(0, 1)
 
     @staticmethod

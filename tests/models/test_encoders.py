@@ -167,3 +167,15 @@ def test_autoregressive_quantile_ensemble_trains_and_orders(kind):
     fit = fit_forecaster({"a": frame}, cfg)
     out = predict(fit.forecaster, frame, frame["time"].iloc[[100, 500, 800]])
     assert out.shape == (3, 6, 3) and (np.diff(out, axis=-1) >= 0).all()
+
+
+def test_fclstm_under_bf16_autocast_keeps_a_float32_recurrence_and_gradient_dtypes():
+    torch.manual_seed(0)
+    enc = PeepholeLSTM(3, 4)
+    x = torch.randn(2, 7, 3)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out, _ = enc(x)
+    assert out.dtype == torch.float32
+    out.sum().backward()
+    assert all(p.grad is not None and p.grad.dtype == torch.float32 for p in enc.parameters())
+    torch.testing.assert_close(out, enc(x)[0], atol=0.05, rtol=0.05)  # only the input projection ran in bf16

@@ -7,8 +7,9 @@ Data: ../shared/devdata/beijing (hourly, 4 years per station; local time UTC+8 c
 one 70/10/20 split of observed hours shared by every kind and seed; test origins = every gap-free origin in the
 test part (168 h history, 24 h targets). Baselines (every entry of models.baselines.BASELINES, so `linear` joins
 when it exists) are fitted on the training rows and validation origins. Networks: ForecasterConfig defaults but
-`n_members` (--members, 1 by default: the seeds are the replicates) and one thread. Seeds run outermost and each
-result is appended to --out at once, so a run cut short still leaves complete seeds.
+`n_members` (--members, 1 by default: the seeds are the replicates) and one thread. Every result row is appended
+to --out as soon as it exists (seed, then kind, then station), so a run cut short keeps what it finished, and
+seeds can run as separate processes appending to separate files (--summary reads several).
 """
 
 from __future__ import annotations
@@ -51,41 +52,50 @@ def rmse_by_lead(pred: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.sqrt(((pred - y) ** 2).mean(axis=0))
 
 
-def score_station(station: str, frame: pd.DataFrame, kinds: list[str], seed: int, members: int, writer) -> None:
-    """Fit every kind with one seed and write one row per model (baselines once, with seed 0)."""
-    grid = to_regular_grid(frame)
-    times, speed = grid.index, grid["wind_speed_ms"].to_numpy()
-    cut = make_cutoffs(times[np.isfinite(speed)])
-    train_stop, val_stop = cut.stops(times)
-    test = _origins(speed, val_stop, len(speed), LOOKBACK, HORIZON)
-    val = _origins(speed, train_stop, val_stop, LOOKBACK, HORIZON)
-    y = speed[test[:, None] + np.arange(1, HORIZON + 1)]
-    rows = {}
-    if seed == 0:
-        train_mask = np.arange(len(times)) < train_stop
-        for name, b in BASELINES.items():
-            params = b.fit(times, speed, train_mask, val, HORIZON)
-            rows[name] = (rmse_by_lead(b.predict(times, speed, test, HORIZON, params), y), 0.0, 0)
-    for kind in kinds:
-        t0 = time.perf_counter()
-        cfg = ForecasterConfig(kind=kind, seed=seed, n_members=members, num_threads=1)
-        fit = fit_forecaster({station: frame}, cfg, cutoffs=cut)
-        pred = predict(fit.forecaster, frame, times[test])
-        rows[kind] = (rmse_by_lead(pred, y), time.perf_counter() - t0, len(fit.history))
-    pers = rmse_by_lead(np.repeat(speed[test][:, None], HORIZON, axis=1), y)
-    for model, (r, seconds, epochs) in rows.items():
-        skill = float(np.mean(1 - r / pers))
-        overall = float(np.sqrt((r**2).mean()))
-        print(f"{station} seed {seed} {model:<15} skill {skill:+.4f} rmse {overall:.4f} m/s "
-              f"({len(test)} origins, {seconds:.0f} s, {epochs} epochs)", flush=True)  # fmt: skip
-        writer.writerow([station, model, seed, len(test), f"{skill:.5f}", f"{overall:.5f}", f"{seconds:.1f}",
-                         epochs, " ".join(f"{v:.4f}" for v in r)])  # fmt: skip
+class Station:
+    """One station's grid, split, test origins and targets, shared by every model and seed."""
+
+    def __init__(self, name: str, frame: pd.DataFrame):
+        self.name, self.frame = name, frame
+        grid = to_regular_grid(frame)
+        self.times, self.speed = grid.index, grid["wind_speed_ms"].to_numpy()
+        self.cutoffs = make_cutoffs(self.times[np.isfinite(self.speed)])
+        self.train_stop, val_stop = self.cutoffs.stops(self.times)
+        self.test = _origins(self.speed, val_stop, len(self.speed), LOOKBACK, HORIZON)
+        self.val = _origins(self.speed, self.train_stop, val_stop, LOOKBACK, HORIZON)
+        self.y = self.speed[self.test[:, None] + np.arange(1, HORIZON + 1)]
+        self.persistence = rmse_by_lead(np.repeat(self.speed[self.test][:, None], HORIZON, axis=1), self.y)
+
+    def write(self, writer, model: str, seed: int, rmse: np.ndarray, seconds: float = 0.0, epochs: int = 0):
+        """Print and append one result row."""
+        skill, overall = float(np.mean(1 - rmse / self.persistence)), float(np.sqrt((rmse**2).mean()))
+        print(f"{self.name} seed {seed} {model:<15} skill {skill:+.4f} rmse {overall:.4f} m/s "
+              f"({len(self.test)} origins, {seconds:.0f} s, {epochs} epochs)", flush=True)  # fmt: skip
+        writer.writerow([self.name, model, seed, len(self.test), f"{skill:.5f}", f"{overall:.5f}",
+                         f"{seconds:.1f}", epochs, " ".join(f"{v:.4f}" for v in rmse)])  # fmt: skip
 
 
-def print_summary(path: Path) -> None:
-    """Per station and model: mean skill over seeds (per seed in brackets), overall RMSE, vs the blend."""
-    d = pd.read_csv(path)
-    print(f"\n## Skill by model ({path.name}): mean over seeds of mean-over-leads 1 - RMSE/RMSE_persistence")
+def score_baselines(st: Station, writer) -> None:
+    """Every baseline, fitted on the training rows and the validation origins (seed-independent: seed 0)."""
+    train_mask = np.arange(len(st.times)) < st.train_stop
+    for name, b in BASELINES.items():
+        params = b.fit(st.times, st.speed, train_mask, st.val, HORIZON)
+        st.write(writer, name, 0, rmse_by_lead(b.predict(st.times, st.speed, st.test, HORIZON, params), st.y))
+
+
+def score_kind(st: Station, kind: str, seed: int, members: int, writer) -> None:
+    """Fit one network kind with one seed on the station's split and score it on the test origins."""
+    t0 = time.perf_counter()
+    cfg = ForecasterConfig(kind=kind, seed=seed, n_members=members, num_threads=1)
+    fit = fit_forecaster({st.name: st.frame}, cfg, cutoffs=st.cutoffs)
+    pred = predict(fit.forecaster, st.frame, st.times[st.test])
+    st.write(writer, kind, seed, rmse_by_lead(pred, st.y), time.perf_counter() - t0, len(fit.history))
+
+
+def print_summary(paths: list[Path]) -> None:
+    """Per station and model: mean skill over seeds (then each seed), overall RMSE, vs the blend."""
+    d = pd.concat([pd.read_csv(p) for p in paths], ignore_index=True)
+    print("\n## Skill by model: mean over seeds of mean-over-leads 1 - RMSE/RMSE_persistence, same test origins")
     per = d.groupby(["station", "model"]).agg(skill=("skill", "mean"), rmse=("rmse_ms", "mean"),
                                               seeds=("seed", "count"), seconds=("seconds", "mean"))  # fmt: skip
     for station, g in per.groupby(level="station"):
@@ -108,24 +118,28 @@ def main() -> None:
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--members", type=int, default=1, help="seed-ensemble size of each fit")
     ap.add_argument("--out", type=Path, default=Path("kinds_skill.csv"))
-    ap.add_argument("--summary", type=Path, help="only print the tables of this results file")
+    ap.add_argument("--summary", type=Path, nargs="+", help="only print the tables of these results files")
     args = ap.parse_args()
     if args.summary:
         print_summary(args.summary)
         return
-    stations, kinds = args.stations.split(","), args.kinds.split(",")
-    frames = {s: load_beijing(s) for s in stations}
+    kinds, seeds = args.kinds.split(","), [int(v) for v in args.seeds.split(",")]
+    stations = [Station(name, load_beijing(name)) for name in args.stations.split(",")]
     new = not args.out.exists()
     with args.out.open("a", newline="") as fh:
         writer = csv.writer(fh)
         if new:
             writer.writerow(["station", "model", "seed", "origins", "skill", "rmse_ms", "seconds", "epochs",
                              "rmse_by_lead_ms"])  # fmt: skip
-        for seed in (int(s) for s in args.seeds.split(",")):
-            for station in stations:
-                score_station(station, frames[station], kinds, seed, args.members, writer)
-                fh.flush()
-    print_summary(args.out)
+        if 0 in seeds:
+            for st in stations:
+                score_baselines(st, writer)
+        for seed in seeds:
+            for kind in kinds:
+                for st in stations:
+                    score_kind(st, kind, seed, args.members, writer)
+                    fh.flush()
+    print_summary([args.out])
 
 
 if __name__ == "__main__":

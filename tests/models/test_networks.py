@@ -34,9 +34,10 @@ def test_untrained_network_is_persistence(autoregressive):
     torch.testing.assert_close(out, x[:, -1:, 0].expand(5, 4))
 
 
+@pytest.mark.parametrize("kind", ["gru", "cnn", "cnn_lstm", "fclstm"])
 @pytest.mark.parametrize("autoregressive", [False, True])
-def test_untrained_network_with_anchor_is_the_persistence_climatology_blend(autoregressive):
-    cfg = NetworkConfig(n_features=2, hidden_size=8, horizon_steps=30, autoregressive=autoregressive,
+def test_untrained_network_with_anchor_is_the_persistence_climatology_blend(autoregressive, kind):
+    cfg = NetworkConfig(kind=kind, n_features=2, hidden_size=8, horizon_steps=30, autoregressive=autoregressive,
                         anchor_channel=1, anchor_period_steps=24, anchor_tau_steps=6.0)  # fmt: skip
     x = torch.randn(3, 48, 2)
     if autoregressive:  # a rolled one-step blend equals the direct one when the climatology is flat

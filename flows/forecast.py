@@ -8,13 +8,14 @@ from prefect import flow
 from flows.outcomes import gather_station_results, raise_if_failed
 from flows.runners import run_with_runner
 from tasks.forecast_tasks import check_model_health, forecast_station, publish_forecast
+from windcast.clock import utc_now
 from windcast.config import PipelineConfig
 
 
 @flow(name="forecast-stations", log_prints=True)
 def forecast_stations_flow(config: PipelineConfig, issued_at: str | None = None) -> dict[str, dict]:
     """Forecast every station from its latest complete history window; a failed station does not stop others."""
-    issued = pd.Timestamp(issued_at) if issued_at else pd.Timestamp.now(tz="UTC")
+    issued = pd.Timestamp(issued_at) if issued_at else utc_now()
     issued = (issued.tz_localize("UTC") if issued.tz is None else issued.tz_convert("UTC")).floor("s")
     chains = {}
     for station in config.stations:

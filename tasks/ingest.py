@@ -21,11 +21,13 @@ from tasks.quarantine_summary import rows_by_check, summarise_quarantine
 from tasks.sources import fetch_payloads, parse_payload
 from tasks.sources.base import Payload
 from tasks.validation import validate_measurements
+from windcast.clock import FUTURE_TOLERANCE, utc_now
 from windcast.config import PipelineConfig, Station
 from windcast.schemas import QUARANTINE_COLUMNS
 
 # Reasons that say a value is absent, not wrong: they go to quarantine but not into the failed fraction.
 COVERAGE_REASONS = ("missing_wind_speed", "too_few_samples")
+REASON_FUTURE_TIME = "future_time"
 
 
 class DataQualityError(RuntimeError):
@@ -87,6 +89,7 @@ def resolve_api_key(station: Station) -> str | None:
 def fetch_to_raw(config: PipelineConfig, station: Station, api_key: str | None = None) -> list[str]:
     """Fetch what is new for a station and keep each payload as received; return their raw refs."""
     store = st.Store(config.data_dir)
+    st.remove_stale_raw_temporaries(store, station.id)
     since = st.read_watermark(store, station.id)
     refs = []
     for payload in fetch_payloads(station, config.http, since, api_key):
@@ -118,7 +121,7 @@ def load_raw_payload(store: st.Store, raw_ref: str) -> Payload:
 def curate_station(config: PipelineConfig, station: Station, raw_refs: list[str]) -> Curation:
     """Parse a station's raw payloads, resample them and validate the intervals."""
     store = st.Store(config.data_dir)
-    now = pd.Timestamp.now(tz="UTC").floor("us")
+    now = utc_now().floor("us")
     parsed = [parse_payload(load_raw_payload(store, ref), station.source, ref) for ref in raw_refs]
     rows_parsed = sum(p.rows_in for p in parsed)
     samples = pd.concat([p.samples for p in parsed], ignore_index=True) if parsed else None
@@ -129,9 +132,10 @@ def curate_station(config: PipelineConfig, station: Station, raw_refs: list[str]
         samples, rejects = empty_samples(), empty_rejects()
 
     dedup = canonical.deduplicate_samples(samples)
+    present, future = split_future_samples(dedup.samples, now)
     quality = config.quality
     plausible = canonical.split_impossible_samples(
-        dedup.samples, quality.speed_min_ms, quality.speed_max_ms, quality.gust_max_ms
+        present, quality.speed_min_ms, quality.speed_max_ms, quality.gust_max_ms
     )
     expected = canonical.expected_samples_per_interval(dedup.samples["time"], config.frequency)
     resampled = canonical.resample_samples(
@@ -144,6 +148,7 @@ def curate_station(config: PipelineConfig, station: Station, raw_refs: list[str]
         [
             _quarantine_rows(rejects, "parse", now, station),
             _quarantine_rows(dedup.conflicting.assign(reason="conflicting_duplicate"), "resample", now, station),
+            _quarantine_rows(future.assign(reason=REASON_FUTURE_TIME), "validate", now, station),
             _quarantine_rows(plausible.impossible, "range", now, station),
             _quarantine_rows(resampled.too_few.assign(reason="too_few_samples"), "resample", now, station),
             _quarantine_rows(verdict.quarantined, "validate", now, station),
@@ -153,6 +158,7 @@ def curate_station(config: PipelineConfig, station: Station, raw_refs: list[str]
     rows_quarantined = (
         len(rejects)
         + len(dedup.conflicting)
+        + len(future)
         + len(plausible.impossible)
         + int(resampled.too_few["n_samples"].sum())
         + int(verdict.quarantined["n_samples"].sum())
@@ -173,6 +179,13 @@ def curate_station(config: PipelineConfig, station: Station, raw_refs: list[str]
         failed_fraction=failed / judged if judged > 0 else 0.0,
         quarantine_by_reason=by_reason,
     )
+
+
+def split_future_samples(samples: pd.DataFrame, now: pd.Timestamp) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(samples up to now + FUTURE_TOLERANCE, samples after it): a time in the future is a broken clock or
+    a typo (2099, 9999-12-31), never a measurement, and must not move the watermark."""
+    future = samples["time"] > now + FUTURE_TOLERANCE
+    return samples.loc[~future].reset_index(drop=True), samples.loc[future].reset_index(drop=True)
 
 
 def _quarantine_rows(frame: pd.DataFrame, stage: str, now: pd.Timestamp, station: Station) -> pd.DataFrame:
@@ -200,18 +213,19 @@ def _mostly(by_check: dict[str, int]) -> str:
 def write_curation(config: PipelineConfig, curation: Curation, raw_refs: list[str]) -> IngestReport:
     """Write quarantine first, then (if the failed fraction is acceptable) measurements and the watermark."""
     store = st.Store(config.data_dir)
-    added = st.append_quarantine(store, curation.station_id, curation.quarantined)
-    limit = config.quality.max_failed_fraction
-    if curation.failed_fraction > limit:
-        raise DataQualityError(
-            f"station {curation.station_id!r}: {curation.failed_fraction:.1%} of rows failed validation"
-            f"{_mostly(curation.quarantine_by_reason)}, more than max_failed_fraction {limit:.1%}; measurements "
-            f"not written, quarantine kept in {store.quarantine_dir}; {summarise_quarantine(curation.quarantined)}"
-        )
-    merge = st.merge_measurements(store, curation.station_id, curation.curated)
-    watermark = st.read_watermark(store, curation.station_id)
-    if not curation.curated.empty:
-        watermark = st.advance_watermark(store, curation.station_id, curation.curated["time"].max())
+    with st.station_lock(store, curation.station_id):  # one writer per station, between processes too
+        added = st.append_quarantine(store, curation.station_id, curation.quarantined)
+        limit = config.quality.max_failed_fraction
+        if curation.failed_fraction > limit:
+            raise DataQualityError(
+                f"station {curation.station_id!r}: {curation.failed_fraction:.1%} of rows failed validation"
+                f"{_mostly(curation.quarantine_by_reason)}, more than max_failed_fraction {limit:.1%}; measurements "
+                f"not written, quarantine kept in {store.quarantine_dir}; {summarise_quarantine(curation.quarantined)}"
+            )
+        merge = st.merge_measurements(store, curation.station_id, curation.curated)
+        watermark = st.read_watermark(store, curation.station_id)
+        if not curation.curated.empty:
+            watermark = st.advance_watermark(store, curation.station_id, curation.curated["time"].max())
     return IngestReport(
         station_id=curation.station_id,
         raw_refs=raw_refs,

@@ -3,28 +3,47 @@
 Every write goes to a hidden temporary file in the target folder, is flushed to disk, then renamed over the target
 (``os.replace``), so a reader sees the old file or the new one, never half of one, even if the writer is killed.
 Temporary names start with ``.`` and end in ``.tmp``: pyarrow, DuckDB and Polars globs over ``*.parquet`` skip them.
+
+Every read-merge-write of a station (its measurement partitions, its quarantine file, its watermark) runs under
+the station's lock, ``state/<station>/write.lock`` (``fcntl.flock``): two runs of one station, in threads or in
+different processes (a scheduled run and a manual CLI run), take turns, so neither renames a merge over rows the
+other just wrote. The kernel drops the lock of a killed process. The holder of the lock also removes temporary
+files a killed writer left in the station's folders.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
 import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
+from windcast.clock import latest_plausible_time
 from windcast.config import check_station_id
 from windcast.schemas import MEASUREMENT_SCHEMA, QUARANTINE_SCHEMA
 
 PART_FILE = "part-0.parquet"
 MEASUREMENT_KEY = ["time"]
-QUARANTINE_KEY = ["stage", "reason", "time", "line_no", "raw_ref"]
+# A rejected row is identified by what it holds, not by which payload or line it came in: two rejects that
+# differ in any value (a conflicting duplicate in direction or gust only) are two rows, while the same `MM` line
+# served again an hour later by a feed that moves (NDBC realtime, the Open-Meteo window) is the same row.
+QUARANTINE_KEY = [n for n in QUARANTINE_SCHEMA.names if n not in ("station_id", "ingested_at", "raw_ref", "line_no")]
+LOCK_FILE = "write.lock"
+LOCK_TIMEOUT_S = 900.0  # a run that waits longer for a station's lock fails, naming the lock file
+STALE_RAW_TMP_AGE_S = 3600.0  # a raw temporary file lives for the seconds of one write; an hour-old one is dead
 
 
 @dataclass(frozen=True)
@@ -155,56 +174,85 @@ def merge_measurements(store: Store, station_id: str, rows: pd.DataFrame) -> Mer
     counts = MergeCounts()
     if rows.empty:
         return counts
-    station_root = store.station_dir(store.measurements_dir, station_id)
-    value_cols = ["wind_speed_ms", "wind_dir_deg", "wind_gust_ms", "n_samples"]
-    for year, new in rows.groupby(rows["time"].dt.year, sort=True):
-        path = station_root / f"year={year}" / PART_FILE
-        old = _read_partition(path, MEASUREMENT_SCHEMA)
-        new = new.set_index("time", drop=False)
-        old = old.set_index("time", drop=False)
-        common = new.index.intersection(old.index)
-        same = _same_values(old.loc[common], new.loc[common], value_cols)
-        # a revision replaces a stored interval only if it rests on at least as many samples (an edge of a
-        # payload that cuts an hour short must not overwrite the full hour stored earlier)
-        better = new.loc[common, "n_samples"].to_numpy() >= old.loc[common, "n_samples"].to_numpy()
-        changed = common[~same.to_numpy() & better]
-        inserted = new.index.difference(old.index)
-        counts.unchanged += len(common) - len(changed)
-        counts.updated += len(changed)
-        counts.inserted += len(inserted)
-        if len(changed) == 0 and len(inserted) == 0:
-            continue
-        merged = pd.concat([old.drop(index=changed), new.loc[changed.union(inserted)]])
-        merged = merged.sort_index().reset_index(drop=True)
-        merged["station_id"] = station_id
-        atomic_write_table(path, _to_table(merged, MEASUREMENT_SCHEMA).drop_columns(["station_id"]))
-        counts.files_written += 1
+    with station_lock(store, station_id):
+        for year, new in rows.groupby(rows["time"].dt.year, sort=True):
+            _merge_year(store, station_id, int(year), new, counts)
     return counts
 
 
+def _merge_year(store: Store, station_id: str, year: int, new: pd.DataFrame, counts: MergeCounts) -> None:
+    """Merge one year of curated rows into its partition (the caller holds the station's lock)."""
+    value_cols = ["wind_speed_ms", "wind_dir_deg", "wind_gust_ms", "n_samples"]
+    path = store.station_dir(store.measurements_dir, station_id) / f"year={year}" / PART_FILE
+    old = _read_partition(path, MEASUREMENT_SCHEMA, station_id)
+    new = new.set_index("time", drop=False)
+    old = old.set_index("time", drop=False)
+    common = new.index.intersection(old.index)
+    same = _same_values(old.loc[common], new.loc[common], value_cols)
+    # a revision replaces a stored interval only if it rests on at least as many samples (an edge of a
+    # payload that cuts an hour short must not overwrite the full hour stored earlier)
+    better = new.loc[common, "n_samples"].to_numpy() >= old.loc[common, "n_samples"].to_numpy()
+    changed = common[~same.to_numpy() & better]
+    inserted = new.index.difference(old.index)
+    counts.unchanged += len(common) - len(changed)
+    counts.updated += len(changed)
+    counts.inserted += len(inserted)
+    if len(changed) == 0 and len(inserted) == 0:
+        return
+    merged = pd.concat([old.drop(index=changed), new.loc[changed.union(inserted)]])
+    _write_partition(path, merged.sort_index().reset_index(drop=True), MEASUREMENT_SCHEMA, station_id)
+    counts.files_written += 1
+
+
 def append_quarantine(store: Store, station_id: str, rows: pd.DataFrame) -> int:
-    """Add rejected rows to the station's quarantine file, skipping rows already there; return rows added."""
+    """Add rejected rows to the station's quarantine file, skipping rows already there; return rows added.
+
+    Rows are compared on QUARANTINE_KEY as a multiset: a reject that a payload holds k times is kept k times
+    (two identical unreadable lines are two rows), and one already stored that often is not added again.
+    """
     if rows.empty:
         return 0
     path = store.station_dir(store.quarantine_dir, station_id) / PART_FILE
-    old = _read_partition(path, QUARANTINE_SCHEMA)
     rows = _to_table(rows.assign(station_id=station_id), QUARANTINE_SCHEMA).to_pandas()  # normalise dtypes
-    key = QUARANTINE_KEY + ["raw_text", "wind_speed_ms"]
-    fresh = rows.merge(old[key].drop_duplicates(), on=key, how="left", indicator=True)
-    fresh = fresh.loc[fresh["_merge"] == "left_only", QUARANTINE_SCHEMA.names]
-    fresh = fresh.drop_duplicates(subset=key)
-    if fresh.empty:
-        return 0
-    merged = pd.concat([old, fresh], ignore_index=True)
-    atomic_write_table(path, _to_table(merged, QUARANTINE_SCHEMA).drop_columns(["station_id"]))
+    with station_lock(store, station_id):
+        old = _read_partition(path, QUARANTINE_SCHEMA, station_id)
+        fresh = rows.loc[_occurrence(rows) >= _stored_copies(rows, old)]
+        if fresh.empty:
+            return 0
+        _write_partition(path, pd.concat([old, fresh], ignore_index=True), QUARANTINE_SCHEMA, station_id)
     return len(fresh)
 
 
-def _read_partition(path: Path, schema: pa.Schema) -> pd.DataFrame:
+def _row_keys(frame: pd.DataFrame) -> pd.Series:
+    return pd.util.hash_pandas_object(frame[QUARANTINE_KEY], index=False)
+
+
+def _occurrence(rows: pd.DataFrame) -> np.ndarray:
+    """0 for the first copy of a row (by QUARANTINE_KEY) in ``rows``, 1 for the second, ..."""
+    return _row_keys(rows).groupby(_row_keys(rows).to_numpy()).cumcount().to_numpy()
+
+
+def _stored_copies(rows: pd.DataFrame, old: pd.DataFrame) -> np.ndarray:
+    """How many copies of each of ``rows`` (by QUARANTINE_KEY) ``old`` holds."""
+    if old.empty:
+        return np.zeros(len(rows), dtype=int)
+    counts = _row_keys(old).value_counts()
+    return _row_keys(rows).map(counts).fillna(0).to_numpy()
+
+
+def _read_partition(path: Path, schema: pa.Schema, station_id: str) -> pd.DataFrame:
+    """A station's partition file with every column of ``schema``, the partition column filled from the path."""
     if not path.exists():
         return schema.empty_table().to_pandas()
-    table = pq.read_table(path)
-    return table.to_pandas()
+    frame = pq.read_table(path).to_pandas()
+    frame["station_id"] = station_id  # lives only in the folder name (hive), not in the file
+    return frame[schema.names]
+
+
+def _write_partition(path: Path, frame: pd.DataFrame, schema: pa.Schema, station_id: str) -> None:
+    """Write a station's partition file atomically; the partition column goes into the path, not the file."""
+    frame = frame.assign(station_id=station_id)
+    atomic_write_table(path, _to_table(frame, schema).drop_columns(["station_id"]))
 
 
 def read_station_dataset(store: Store, name: str, schema: pa.Schema, station_id: str | None = None) -> pd.DataFrame:
@@ -233,19 +281,117 @@ def read_quarantine(store: Store, station_id: str | None = None) -> pd.DataFrame
     return read_station_dataset(store, "quarantine", QUARANTINE_SCHEMA, station_id)
 
 
+def _watermark_path(store: Store, station_id: str) -> Path:
+    return store.station_dir(store.state_dir, station_id, hive=False) / "watermark.json"
+
+
 def read_watermark(store: Store, station_id: str) -> pd.Timestamp | None:
-    """The time of the station's newest curated interval, or None before its first ingest."""
-    path = store.station_dir(store.state_dir, station_id, hive=False) / "watermark.json"
+    """The time of the station's newest curated interval, or None before its first ingest.
+
+    A stored watermark after now (+ the clock tolerance), left by an older version, is not trusted: the newest
+    curated interval that is not in the future stands in for it, so a station is never silenced for good.
+    """
+    path = _watermark_path(store, station_id)
     if not path.exists():
         return None
-    return pd.Timestamp(json.loads(path.read_text())["last_time"])
+    stored = pd.Timestamp(json.loads(path.read_text())["last_time"])
+    limit = latest_plausible_time()
+    if stored <= limit:
+        return stored
+    times = read_measurements(store, station_id)["time"]
+    times = times[times <= limit]
+    return None if times.empty else pd.Timestamp(times.max())
 
 
 def advance_watermark(store: Store, station_id: str, last_time: pd.Timestamp) -> pd.Timestamp:
-    """Move the watermark forward to ``last_time`` (never back); return the watermark now in force."""
-    current = read_watermark(store, station_id)
-    if current is not None and current >= last_time:
-        return current
-    path = store.station_dir(store.state_dir, station_id, hive=False) / "watermark.json"
-    atomic_write_bytes(path, json.dumps({"last_time": last_time.isoformat()}).encode())
+    """Move the watermark forward to ``last_time`` (never back, never past now); return the watermark in force."""
+    limit = latest_plausible_time()
+    if last_time > limit:
+        raise ValueError(f"station {station_id!r}: watermark {last_time} is after now ({limit} with tolerance)")
+    with station_lock(store, station_id):
+        current = read_watermark(store, station_id)
+        if current is not None and current >= last_time:
+            return current
+        payload = json.dumps({"last_time": last_time.isoformat()}).encode()
+        atomic_write_bytes(_watermark_path(store, station_id), payload)
     return last_time
+
+
+_held = threading.local()  # per thread: lock path -> depth, so a holder can call other locked functions
+
+
+@contextmanager
+def station_lock(store: Store, station_id: str, timeout_s: float = LOCK_TIMEOUT_S) -> Iterator[Path]:
+    """Hold the station's write lock (between threads and processes); re-entrant within one thread.
+
+    Raises TimeoutError naming the lock file when another run holds it for longer than ``timeout_s``.
+    """
+    path = store.station_dir(store.state_dir, station_id, hive=False) / LOCK_FILE
+    depth = getattr(_held, "depth", None)
+    if depth is None:
+        depth = _held.depth = {}
+    if depth.get(path, 0):
+        depth[path] += 1
+        try:
+            yield path
+        finally:
+            depth[path] -= 1
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, FILE_MODE)
+    try:
+        _acquire(fd, path, station_id, timeout_s)
+        depth[path] = 1
+        try:
+            _remove_partition_temporaries(store, station_id)
+            yield path
+        finally:
+            depth[path] = 0
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+def _acquire(fd: int, path: Path, station_id: str, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                raise TimeoutError(
+                    f"station {station_id!r}: another run has held {path} for more than {timeout_s:g} s"
+                ) from None
+            time.sleep(0.05)
+
+
+def _remove_partition_temporaries(store: Store, station_id: str) -> list[Path]:
+    """Remove temporary files in the station's measurement, quarantine and state folders.
+
+    Only the holder of the station's lock writes there, so any temporary file found by the holder is a dead
+    writer's (a killed run).
+    """
+    folders = [
+        store.station_dir(store.measurements_dir, station_id),
+        store.station_dir(store.quarantine_dir, station_id),
+        store.station_dir(store.state_dir, station_id, hive=False),
+    ]
+    removed = [p for folder in folders if folder.exists() for p in folder.rglob(".*.tmp")]
+    for p in removed:
+        p.unlink(missing_ok=True)
+    return removed
+
+
+def remove_stale_raw_temporaries(
+    store: Store, station_id: str, older_than_s: float = STALE_RAW_TMP_AGE_S
+) -> list[Path]:
+    """Remove the station's raw temporary files older than ``older_than_s`` (real file age): a killed run's."""
+    folder = store.station_dir(store.raw_dir, station_id, hive=False)
+    if not folder.exists():
+        return []
+    cutoff = time.time() - older_than_s
+    removed = [p for p in folder.rglob(".*.tmp") if p.stat().st_mtime < cutoff]
+    for p in removed:
+        p.unlink(missing_ok=True)
+    return removed

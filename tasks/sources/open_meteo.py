@@ -28,6 +28,7 @@ from tasks.sources.base import (
     redact,
     speed_to_ms,
 )
+from windcast.clock import utc_now
 from windcast.config import HttpSettings, OpenMeteoSource
 
 SOURCE = "open-meteo"
@@ -71,7 +72,7 @@ def fetch_open_meteo(
     today: date | None = None,
 ) -> list[Payload]:
     """Fetch the archive JSON from the watermark on; [] when the window is empty (start after end)."""
-    today = today or pd.Timestamp.now(tz="UTC").date()
+    today = today or utc_now().date()
     start, end = request_dates(source, since, today)
     if start > end:
         return []
@@ -84,8 +85,7 @@ def fetch_open_meteo(
     finally:
         if own:
             session.close()
-    now = pd.Timestamp.now(tz="UTC")
-    return [Payload(station_id, SOURCE, redact(url, secrets), content, ".json", now)]
+    return [Payload(station_id, SOURCE, redact(url, secrets), content, ".json", utc_now())]
 
 
 def parse_open_meteo(payload: Payload, raw_ref: str) -> ParseResult:

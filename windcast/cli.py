@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from windcast.config import PipelineConfig, load_config
+from windcast.local_api import LocalApiError, prefect_api
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_CONFIG = REPO_ROOT / "data" / "sample" / "windcast.yaml"
@@ -125,10 +126,15 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script."""
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
+        _config_from(args)  # a bad config fails here, before any server starts
+        with prefect_api():  # PREFECT_API_URL, or a local API stopped when the command ends
+            return args.func(args)
     except (FileNotFoundError, ValueError) as exc:  # a bad config or argument: nothing ran
         print(f"windcast: error: {exc}", file=sys.stderr)
         return 2
+    except LocalApiError as exc:  # no API to run on: nothing ran
+        print(f"windcast: error: {exc}", file=sys.stderr)
+        return 1
     except Exception as exc:  # a run failed: details (Prefect's logs, the full message) above, the gist last
         message = f"{type(exc).__name__}: {exc}"
         print(f"windcast: details: {message}", file=sys.stderr)

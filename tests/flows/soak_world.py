@@ -34,6 +34,7 @@ ARCHIVE_LAG_H = 36
 FILE_START = pd.Timestamp("2026-02-10T00:00Z")
 EPOCH = pd.Timestamp("2026-01-01T00:00Z")
 FUTURE = "2099-01-01T00:00"
+SPEED, DIRECTION = "wind_speed_10m", "wind_direction_10m"
 
 
 @dataclass(frozen=True)
@@ -153,7 +154,7 @@ class World:
             return  # a truncated payload: the rows it was cut from stay recorded
         columns = zip(hourly["time"], hourly["wind_speed_10m"], hourly["wind_direction_10m"], strict=True)
         self.served["grid"] = [
-            ServedRow(pd.Timestamp(t, tz="UTC"), s, json.dumps({"time": t, "wind_speed_10m": s, "wind_direction_10m": d}))
+            ServedRow(pd.Timestamp(t, tz="UTC"), s, json.dumps({"time": t, SPEED: s, DIRECTION: d}))
             for t, s, d in columns
         ]
 

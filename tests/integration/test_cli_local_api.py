@@ -71,7 +71,7 @@ def test_the_cli_runs_on_its_own_api_and_stops_it(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert '"intervals_inserted": 48' in proc.stdout
     (match,) = PID_LINE.findall(proc.stderr)
-    assert "waiting up to 600 s" in proc.stderr
+    assert "waiting up to 600 s" in proc.stderr and re.search(r"local Prefect API ready after \d+ s", proc.stderr)
     assert not alive(int(match[1]))  # stopped when the command ended
 
 

@@ -61,7 +61,7 @@ class ForecasterConfig:
     grad_clip: float = 1.0
     seed: int = 0
     device: str = "auto"  # auto | cuda | mps | cpu
-    precision: str = "auto"  # auto (bf16 autocast on CUDA only) | fp32 | bf16
+    precision: str = "auto"  # auto (bf16 where CUDA or the CPU runs it natively, see models.device) | fp32 | bf16
     num_threads: int | None = None  # CPU threads; None leaves torch's setting
     day_of_year: bool | None = None  # None: only when training covers every month in >= 2 years
     climatology_anchor: bool = True  # hour-of-day climatology channel + blend baseline under the head
@@ -331,7 +331,8 @@ def fit_forecaster(
         "start": min(starts_train).isoformat(),
         "end": max(c.train_end for c in cuts.values()).isoformat(),
     }
-    metrics = {**_window_metrics(forecaster, windows, "val"), **_window_metrics(forecaster, windows, "test")}
+    bf16 = use_bf16(torch.device("cpu"), config.precision)  # scored as `predict` would score it
+    metrics = {k: v for split in ("val", "test") for k, v in _window_metrics(forecaster, windows, split, bf16).items()}
     return FitResult(forecaster, history, best, cuts, window, metrics, counts)
 
 
@@ -358,7 +359,12 @@ def _station_cutoffs(sid: str, grid: pd.DataFrame, cutoffs, fractions) -> Cutoff
 
 @torch.no_grad()
 def _predict_scaled(
-    model: torch.nn.Module, x_view: torch.Tensor, starts: np.ndarray, batch: int, future: torch.Tensor | None = None
+    model: torch.nn.Module,
+    x_view: torch.Tensor,
+    starts: np.ndarray,
+    batch: int,
+    future: torch.Tensor | None = None,
+    bf16: bool = False,
 ) -> np.ndarray:
     # x_view (N, L, F) strided view, future (len(starts), H, K) or None; returns (len(starts), H[, Q]) scaled
     model.eval()
@@ -367,16 +373,19 @@ def _predict_scaled(
     for pos in np.array_split(np.arange(len(starts)), max(1, -(-len(starts) // batch))):
         x = x_view[torch.as_tensor(starts[pos], dtype=torch.long)].to(device)
         f = None if future is None else future[torch.as_tensor(pos, dtype=torch.long)].to(device)
-        out.append(model(x, f).float().cpu().numpy())
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            out.append(model(x, f).float().cpu().numpy())
     return np.concatenate(out, axis=0)
 
 
-def _window_metrics(forecaster: Forecaster, windows: WindowSet, split: str) -> dict[str, float | list[float]]:
+def _window_metrics(
+    forecaster: Forecaster, windows: WindowSet, split: str, bf16: bool = False
+) -> dict[str, float | list[float]]:
     """RMSE by lead (m/s) of the forecaster's median and of persistence on one split's windows."""
     starts = windows.starts[split]
     if len(starts) == 0:
         return {}
-    scaled = _predict_scaled(forecaster.model, windows.x_view, starts, 2048, windows.gather_future(starts))
+    scaled = _predict_scaled(forecaster.model, windows.x_view, starts, 2048, windows.gather_future(starts), bf16)
     if forecaster.quantiles:
         scaled = scaled[..., forecaster.quantiles.index(0.5)]
     inv = forecaster.scaler.inverse_channel
@@ -401,6 +410,7 @@ def predict(
     station_id: str | None = None,
     batch_size: int = 4096,
     nwp: pd.DataFrame | AlignedNwp | None = None,
+    precision: str = "auto",
 ) -> np.ndarray:
     """Forecasts in m/s (>= 0) from each origin: (N, H), or (N, H, Q) for a quantile model.
 
@@ -413,6 +423,7 @@ def predict(
         nwp: for an NWP-fed forecaster: the station's NWP rows of its weather model (aligned here by the
             issue-time rule), or an `AlignedNwp` for exactly these origins, refused if any issue is after
             its origin. Every origin needs NWP at all H target hours, else ValueError.
+        precision: "auto" (bf16 autocast where the device runs it natively, see models.device), "fp32" or "bf16".
     """
     grid = to_regular_grid(frame, forecaster.freq)
     origins = pd.DatetimeIndex(origin_times)
@@ -437,7 +448,8 @@ def predict(
         return np.zeros((0, forecaster.horizon_steps) + ((q,) if q else ()))
     future = _future_for(forecaster, nwp, origins)
     x_view = torch.from_numpy(history_view(values, lookback))  # (T-L+1, L, F) view
-    scaled = _predict_scaled(forecaster.model, x_view, starts, batch_size, future)
+    device = next(forecaster.model.parameters()).device
+    scaled = _predict_scaled(forecaster.model, x_view, starts, batch_size, future, use_bf16(device, precision))
     return np.clip(forecaster.scaler.inverse_channel(scaled.astype(np.float64)), 0.0, None)
 
 

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import torch
 
-from models.device import pick_device, use_bf16
+from models.device import pick_device
 from models.networks import ForecastEnsemble, NetworkConfig
 from models.training import (
     ForecasterConfig,
@@ -130,4 +130,3 @@ def test_config_and_device_checks():
     with pytest.raises(ValueError, match="device 'tpu' is not one of"):
         pick_device("tpu")
     assert pick_device("cpu") == torch.device("cpu")
-    assert not use_bf16(torch.device("cpu"))  # auto: bf16 only on CUDA

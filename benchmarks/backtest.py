@@ -1,10 +1,11 @@
-"""Origins scored per second: baselines and a GRU in batched passes vs a Python loop over origins.
+"""Origins scored per second: baselines and every network kind in batched passes vs a Python loop over origins.
 
 Run: python benchmarks/backtest.py [--years 10] [--loop-origins 1000]
 
 The data are 10 years of synthetic hourly wind (AR(1) anomaly around daily and yearly cycles, Weibull-like
 marginal, 1 % of hours missing in short gaps), split 70/10/20 with origins every 6 h (and every hour for a
-larger batch). The GRU is windcast's default network, trained for 2 epochs on the training part.
+larger batch). Each network is windcast's default of its kind, trained for 2 epochs on the training part, scored
+in float32 and in the precision `auto` picks on this machine.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from models.baselines import BASELINES  # noqa: E402
 from models.windows import make_cutoffs  # noqa: E402
 
 LOOKBACK, HORIZON = 168, 24
+_TRAINED: dict[str, tuple] = {}
 
 
 def make_synthetic(years: int, seed: int = 0) -> HourlyGrid:
@@ -73,61 +75,82 @@ def bench_baselines(grid: HourlyGrid, step_steps: int) -> None:
     )
 
 
-def _load_gru_api(grid: HourlyGrid):
-    """windcast's GRU (default config, 2 epochs on the training part) as (build_windows, predict_batch).
+def _network_api(grid: HourlyGrid, kind: str):
+    """A default network of `kind` (trained 2 epochs) as (forecaster, build_windows, predict_windows).
 
     Features are computed once for the whole grid, as the backtest does; `build_windows` gathers the (N, L, F)
-    history windows of the given origins and `predict_batch` runs the network on them and unscales to m/s, so
-    the loop below calls the model once per origin on exactly what the batched pass sees.
+    history windows of the given origins and `predict_windows` runs the network on them in one precision and
+    unscales to m/s, so the loop below calls the model once per origin on exactly what the batched pass sees.
     """
     import torch
 
     from models.features import make_feature_matrix, to_regular_grid
     from models.training import ForecasterConfig, fit_forecaster
 
+    if kind in _TRAINED:  # trained once per kind, scored in both precisions
+        return _TRAINED[kind]
     frame = pd.DataFrame({"time": grid.times, "wind_speed_ms": grid.speed}).dropna()
-    fit = fit_forecaster({"bench": frame}, ForecasterConfig(max_epochs=2, seed=0))
+    fit = fit_forecaster({"bench": frame}, ForecasterConfig(kind=kind, max_epochs=2, seed=0))
     forecaster = fit.forecaster
     regular = to_regular_grid(frame)
     clim = forecaster.climatology.get("bench") if forecaster.features.climatology else None
     values = forecaster.scaler.transform(make_feature_matrix(regular, forecaster.features, clim))  # (T, F)
     model = forecaster.model.eval()
 
-    def build_windows(grid: HourlyGrid, origins: np.ndarray) -> np.ndarray:
+    def build_windows(origins: np.ndarray) -> np.ndarray:
         rows = regular.index.get_indexer(grid.times[origins])  # the feature grid starts at the first observation
         return values[rows[:, None] + np.arange(-LOOKBACK + 1, 1)[None, :]]  # (N, L, F)
 
-    def predict_batch(windows: np.ndarray, batch: int = 4096) -> np.ndarray:
-        with torch.inference_mode():
+    def predict_windows(windows: np.ndarray, bf16: bool, batch: int = 4096) -> np.ndarray:
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             parts = [model(torch.from_numpy(windows[i : i + batch])) for i in range(0, len(windows), batch)]
         scaled = torch.cat(parts).float().numpy().astype(np.float64)
         return np.clip(forecaster.scaler.inverse_channel(scaled), 0.0, None)
 
-    return build_windows, predict_batch
+    _TRAINED[kind] = forecaster, frame, build_windows, predict_windows
+    return _TRAINED[kind]
 
 
-def bench_gru(grid: HourlyGrid, loop_origins: int) -> None:
-    """Print GRU origins/s in batched passes and in a loop calling the model once per origin."""
+def bench_networks(grid: HourlyGrid, kinds: list[str], loop_origins: int) -> None:
+    """Origins/s of each network kind: `predict` (the backtest's path) and batched passes vs a per-origin loop."""
     import torch
 
-    torch.set_num_threads(max(1, torch.get_num_threads()))
-    build_windows, predict_batch = _load_gru_api(grid)
-    label = "windcast GRU (default config, trained 2 epochs)"
+    from models.device import describe_precision, use_bf16
+
+    cpu = torch.device("cpu")
+    auto = use_bf16(cpu)
     split = make_cutoffs(grid.times[np.isfinite(grid.speed)])
     _, test = split_origins(grid, split, LOOKBACK, HORIZON, 6)
-    windows = build_windows(grid, test)
-    batched_s, batched = _timed(lambda: predict_batch(build_windows(grid, test)), repeat=2)
     sub = test[:loop_origins]
+    print(
+        f"\nnetworks (default config: 3-member ensemble, hidden 32, trained 2 epochs), torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads, {len(test)} test origins; precision auto = {describe_precision(cpu)}"
+    )
+    print(f"  {'kind':<6}{'precision':<10}{'predict()':>12}{'batched':>12}{'loop/origin':>13}{'batched/loop':>14}")
+    for kind in kinds:
+        for bf16 in sorted({False, auto}):
+            rates = _score_kind(grid, kind, test, sub, bf16)
+            tag = ("bf16" if bf16 else "fp32") + (" auto" if bf16 == auto else "")
+            print(f"  {kind:<6}{tag:<10}{rates[0]:>12,.0f}{rates[1]:>12,.0f}{rates[2]:>13,.0f}"
+                  f"{rates[1] / rates[2]:>13.1f}x", flush=True)  # fmt: skip
+
+
+def _score_kind(grid: HourlyGrid, kind: str, test: np.ndarray, sub: np.ndarray, bf16: bool) -> list[float]:
+    """Origins/s of one kind in one precision: via `predict`, in batched passes, and in a per-origin loop."""
+    from models.training import predict
+
+    forecaster, frame, build_windows, predict_windows = _network_api(grid, kind)
+    precision = "bf16" if bf16 else "fp32"
+    predict_s, via_predict = _timed(lambda: predict(forecaster, frame, grid.times[test], precision=precision), 2)
+    batched_s, batched = _timed(lambda: predict_windows(build_windows(test), bf16), repeat=2)
 
     def loop():
-        return np.concatenate([predict_batch(build_windows(grid, sub[i : i + 1])) for i in range(len(sub))])
+        return np.concatenate([predict_windows(build_windows(sub[i : i + 1]), bf16) for i in range(len(sub))])
 
     loop_s, looped = _timed(loop, repeat=1)
-    assert np.allclose(looped, batched[: len(sub)], atol=1e-4), "batched and looped predictions differ"
-    print(f"\n{label}, torch {torch.__version__}, {torch.get_num_threads()} threads, windows {windows.shape}")
-    print(f"  batched passes : {len(test) / batched_s:12,.0f} origins/s ({len(test)} in {batched_s:.2f} s)")
-    print(f"  loop per origin: {len(sub) / loop_s:12,.0f} origins/s ({len(sub)} in {loop_s:.2f} s)")
-    print(f"  speed-up       : {(len(test) / batched_s) / (len(sub) / loop_s):12.1f}x")
+    assert np.allclose(via_predict, batched, atol=1e-4), "predict() and the batched pass differ"
+    assert np.allclose(looped, batched[: len(sub)], atol=0.05 if bf16 else 1e-4), "batched and loop differ"
+    return [len(test) / predict_s, len(test) / batched_s, len(sub) / loop_s]
 
 
 def main() -> None:
@@ -135,6 +158,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--years", type=int, default=10)
     parser.add_argument("--loop-origins", type=int, default=300, help="origins timed in the per-origin loop")
+    parser.add_argument("--kinds", default="gru,lstm,rnn", help="network kinds to score")
     args = parser.parse_args()
     t0 = time.perf_counter()
     grid = make_synthetic(args.years)
@@ -142,7 +166,7 @@ def main() -> None:
     print(f"{args.years} years hourly: {len(grid.speed):,} hours, {observed:,} observed ({gen_s:.1f} s)")
     for step in (6, 1):
         bench_baselines(grid, step)
-    bench_gru(grid, args.loop_origins)
+    bench_networks(grid, args.kinds.split(","), args.loop_origins)
 
 
 if __name__ == "__main__":

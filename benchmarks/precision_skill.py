@@ -52,9 +52,9 @@ def score(grid: HourlyGrid, origins: np.ndarray, forecasts: dict[str, np.ndarray
     return {k: float(np.sqrt(((v - y) ** 2).mean())) for k, v in forecasts.items()}
 
 
-def run_one(frame, kind, seed, precision, max_epochs):
+def run_one(frame, kind, seed, precision, max_epochs, members):
     """Fit once; (val RMSEs, test RMSEs, seconds) of the network and the baselines on every gap-free origin."""
-    cfg = ForecasterConfig(kind=kind, seed=seed, precision=precision, max_epochs=max_epochs)
+    cfg = ForecasterConfig(kind=kind, seed=seed, precision=precision, max_epochs=max_epochs, n_members=members)
     t0 = time.perf_counter()
     fit = fit_forecaster({"s": frame}, cfg)
     seconds = time.perf_counter() - t0
@@ -80,12 +80,14 @@ def main() -> None:
     ap.add_argument("--kinds", default="gru,lstm")
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--max-epochs", type=int, default=ForecasterConfig().max_epochs)
+    ap.add_argument("--members", type=int, default=ForecasterConfig().n_members, help="ensemble size")
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     cpu = torch.device("cpu")
     print(f"# bf16 vs fp32 skill, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, torch {torch.__version__}, "
-          f"{os.cpu_count()} CPUs, {args.threads} thread(s); auto here = {describe_precision(cpu)}")  # fmt: skip
+          f"{os.cpu_count()} CPUs, {args.threads} thread(s), {args.members} member(s), <= {args.max_epochs} epochs; "
+          f"auto here = {describe_precision(cpu)}")  # fmt: skip
     seeds = [int(s) for s in args.seeds.split(",")]
     summary = []
     for site in args.stations.split(","):
@@ -94,7 +96,7 @@ def main() -> None:
             res = {}
             for precision in ("fp32", "bf16"):
                 for seed in seeds:
-                    v, t, sec, n = run_one(frame, kind, seed, precision, args.max_epochs)
+                    v, t, sec, n = run_one(frame, kind, seed, precision, args.max_epochs, args.members)
                     res[precision, seed] = (v, t)
                     print(f"{site:<10} {kind:<5} {precision} seed {seed}: {sec:6.1f} s | val net {v['net']:.4f} "
                           f"blend {v['blend']:.4f} pers {v['persistence']:.4f} | test net {t['net']:.4f} "

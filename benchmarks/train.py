@@ -26,6 +26,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from models.device import describe_precision, read_cpu_flags, use_bf16  # noqa: E402
 from models.features import FeatureSpec, fit_hour_climatology, make_feature_matrix, to_regular_grid  # noqa: E402
 from models.networks import KINDS, NetworkConfig, RecurrentForecaster, forecast_loss  # noqa: E402
 from models.scaling import fit_scaler  # noqa: E402
@@ -94,11 +95,15 @@ def windows_per_s(kind, hidden, layers, batch=256, lookback=168, bf16=False, bud
 def print_grid(f32_ceiling: float, bf16_slow: bool) -> None:
     """GRU and LSTM at batch 256, lookback 168: windows/s, GFLOP/s, fraction of the float32 ceiling."""
     print(f"\n## Recurrent training throughput (lookback 168, {N_FEATURES} input channels, 24 leads)")
-    print(f"{'config':<16}{'precision':<10}{'batch':>6}{'windows/s':>11}{'GFLOP/s':>9}{'of fp32 peak':>13}")
+    auto = "bf16" if use_bf16(torch.device("cpu")) else "fp32"
+    print(f"precision='auto' picks {auto} here; 'vs fp32' = windows/s over the fp32 row of the same config")
+    print(f"{'config':<16}{'precision':<10}{'batch':>6}{'windows/s':>11}{'GFLOP/s':>9}{'of fp32 peak':>13}"
+          f"{'vs fp32':>9}")  # fmt: skip
     threads = torch.get_num_threads()
-    rows = [(k, h, n, 256) for k in ("gru", "lstm") for h in (64, 128) for n in (1, 2)]
-    rows += [(k, 32, 1, 256) for k in ("gru", "lstm")]  # the shipped default size
+    rows = [(k, 32, 1, 256) for k in ("gru", "lstm")]  # the shipped default size
+    rows += [(k, h, n, 256) for k in ("gru", "lstm") for h in (64, 128) for n in (1, 2)]
     for kind, hidden, layers, batch in rows:
+        fp32_wps = None
         for bf16 in (False, True):
             label = f"{kind} {hidden}x{layers}"
             b = 8 if (bf16 and bf16_slow) else batch  # without native bf16 a 256 batch takes minutes
@@ -109,7 +114,9 @@ def print_grid(f32_ceiling: float, bf16_slow: bool) -> None:
                 continue
             gflops = wps * train_flops_per_window(kind, hidden, layers, 168, N_FEATURES) / 1e9
             prec = "bf16" if bf16 else "fp32"
-            print(f"{label:<16}{prec:<10}{b:>6}{wps:>11.0f}{gflops:>9.1f}{gflops / f32_ceiling:>12.0%}")
+            fp32_wps = fp32_wps or wps
+            ratio = f"{wps / fp32_wps:8.2f}x" + (" auto" if prec == auto else "")
+            print(f"{label:<16}{prec:<10}{b:>6}{wps:>11.0f}{gflops:>9.1f}{gflops / f32_ceiling:>12.0%} {ratio}")
     torch.set_num_threads(1)  # the defaults on one core each: how parallel station tasks would run
     for kind in ("gru", "lstm"):
         wps = windows_per_s(kind, 32, 1)
@@ -213,15 +220,20 @@ def load_sample() -> dict[str, pd.DataFrame]:
 
 
 def print_default_fit(frames: dict[str, pd.DataFrame]) -> None:
-    """Wall time of the default `fit_forecaster` per station of the embedded sample, GRU and LSTM."""
+    """Wall time of the default `fit_forecaster` per station of the embedded sample, GRU and LSTM, fp32 vs auto."""
     print("\n## Default training on the embedded sample (one model per station, ForecasterConfig defaults)")
+    print(f"precision auto = {describe_precision(torch.device('cpu'))}; ratio = fp32 time / auto time")
     for kind in ("gru", "lstm"):
         for sid, frame in frames.items():
-            t0 = time.perf_counter()
-            fit = fit_forecaster({sid: frame}, ForecasterConfig(kind=kind))
-            print(f"{kind} {sid:<11} {time.perf_counter() - t0:5.1f} s, {len(fit.history)} epochs "
-                  f"(best {fit.best_epochs}), {fit.n_windows['train']} training windows, "
-                  f"val skill {fit.metrics['val_skill']:+.3f}")  # fmt: skip
+            took = {}
+            for precision in ("fp32", "auto"):
+                t0 = time.perf_counter()
+                fit = fit_forecaster({sid: frame}, ForecasterConfig(kind=kind, precision=precision))
+                took[precision] = time.perf_counter() - t0
+                print(f"{kind} {sid:<11} {precision:<5} {took[precision]:5.1f} s, {len(fit.history)} epochs "
+                      f"(best {fit.best_epochs}), {fit.n_windows['train']} training windows, "
+                      f"val skill {fit.metrics['val_skill']:+.3f}")  # fmt: skip
+            print(f"{kind} {sid:<11} fp32 / auto: {took['fp32'] / took['auto']:.2f}x")
 
 
 def _blend(times, speed, train_stop, origins, horizon, tau):
@@ -288,10 +300,14 @@ def main() -> None:
     print(f"# windcast training benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
           f"torch {torch.__version__}, {torch.get_num_threads()} threads")  # fmt: skip
+    flags = read_cpu_flags() or frozenset()
+    simd = sorted(f for f in flags if f.startswith(("avx", "amx")) or f in ("bf16", "fma"))
+    print(f"CPU capability (torch): {torch.backends.cpu.get_cpu_capability()}; SIMD/matrix flags: {' '.join(simd)}")
+    print(f"precision='auto' on this CPU: {describe_precision(torch.device('cpu'))}")
     f32 = matmul_gflops(torch.float32)
     bf16 = matmul_gflops(torch.bfloat16)
     print("\n## Matmul ceilings (1024 x 1024)")
-    print(f"float32 {f32:.0f} GFLOP/s, bfloat16 {bf16:.1f} GFLOP/s")
+    print(f"float32 {f32:.0f} GFLOP/s, bfloat16 {bf16:.1f} GFLOP/s ({bf16 / f32:.2f}x float32)")
     if args.kinds:
         print_kinds()
         return

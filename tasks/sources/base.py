@@ -159,12 +159,10 @@ def build_result(
     """
     n = len(rows)
     assert len(line_no) == len(raw_text) == len(reason) == n, "parser produced ragged columns"
-    reason = list(reason)
+    reason = np.array(reason, dtype=object) if n else np.zeros(0, dtype=object)
     speed = rows["wind_speed_ms"].to_numpy(dtype="float64")
-    for i in range(n):
-        if reason[i] is None and np.isnan(speed[i]):
-            reason[i] = REASON_MISSING_SPEED
-    bad = np.array([r is not None for r in reason], dtype=bool)
+    reason[np.equal(reason, None) & np.isnan(speed)] = REASON_MISSING_SPEED
+    bad = np.not_equal(reason, None)
     keep = rows.loc[~bad]
     samples = empty_samples() if not len(keep) else _samples_frame(station_id, raw_ref, keep)
     bad_idx = np.flatnonzero(bad)

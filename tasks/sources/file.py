@@ -18,7 +18,6 @@ from __future__ import annotations
 import codecs
 import csv
 import io
-import json
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +35,7 @@ from tasks.sources.base import (
     payload_error,
     speed_to_ms,
 )
+from tasks.sources.columnar import RowsAsJson, parse_csv_columnar
 from windcast.config import FileSource
 
 SOURCE = "file"
@@ -81,7 +81,20 @@ def read_file_source(source: FileSource, station_id: str) -> list[Payload]:
 
 
 def parse_file(payload: Payload, source: FileSource, raw_ref: str) -> ParseResult:
-    """Parse a CSV or Parquet payload with the FileSource mapping into samples and rejects."""
+    """Parse a CSV or Parquet payload with the FileSource mapping into samples and rejects.
+
+    Clean CSV lines are parsed column by column with pyarrow (`tasks.sources.columnar`); the others, or the
+    whole file where that path does not apply, line by line (`read_rows`), with the same result.
+    """
+    if file_format(source)[0] == "csv":
+        fast = parse_csv_columnar(payload, source, raw_ref, read_rows)
+        if fast is not None:
+            return fast
+    return build_result(payload.station_id, raw_ref, *read_rows(payload, source))
+
+
+def read_rows(payload: Payload, source: FileSource) -> tuple[pd.DataFrame, list[int], list[str], list[str | None]]:
+    """Every data row, one at a time: values (time UTC, speeds m/s), line numbers, raw texts, reject reasons."""
     fmt, _ = file_format(source)
     if fmt == "parquet":
         table, line_no, raw_text, reason = _read_parquet(payload)
@@ -106,7 +119,7 @@ def parse_file(payload: Payload, source: FileSource, raw_ref: str) -> ParseResul
             "wind_gust_ms": speed_to_ms(gust, source.speed_unit),
         }
     )
-    return build_result(payload.station_id, raw_ref, rows, line_no, raw_text, reason)
+    return rows, line_no, raw_text, reason
 
 
 def decode_file_text(payload: Payload, data: bytes, encoding: str | None) -> str:
@@ -170,8 +183,7 @@ def _read_parquet(payload: Payload) -> tuple[pd.DataFrame, list[int], list[str],
         table = pd.read_parquet(io.BytesIO(payload.content)).reset_index(drop=True)
     except Exception as exc:  # pyarrow raises several types for a corrupt file
         raise payload_error(payload, f"not a readable Parquet file ({type(exc).__name__}: {exc})") from None
-    raw_text = [json.dumps(rec, default=str) for rec in table.to_dict(orient="records")]
-    return table, list(range(len(table))), raw_text, [None] * len(table)
+    return table, list(range(len(table))), RowsAsJson(table), [None] * len(table)
 
 
 def _check_columns(payload: Payload, source: FileSource, present: list[str]) -> None:

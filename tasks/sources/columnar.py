@@ -1,0 +1,268 @@
+"""Columnar fast path for file CSVs: pyarrow parses the clean lines, the line-by-line parser the others.
+
+A line is clean when it has no quote, the header's field count, an ISO 8601 time `YYYY-MM-DD[T ]HH:MM:SS` with
+an optional `Z` / `+HH:MM` / `+HHMM` offset, numbers (or missing tokens) in the numeric columns and a speed. Every
+other line goes, with its line number, through the line-by-line parser (`tasks.sources.file.read_csv_rows`),
+so its reject reason, line number and text are exactly what that parser gives. The result equals the
+line-by-line parse of the whole file: same samples in line order, same rejects, same rows_in.
+
+The whole file takes the line-by-line path (`parse_csv_columnar` returns None) where splitting differs or a
+split could change a result: not UTF-8, line breaks other than LF / CRLF, duplicate or missing mapped columns,
+`time_format` or `timestamp_at="end"` set, or naive times in a zone with DST when some lines fall back (the
+fall-back hour is inferred from the order of a day's rows, so those rows must be localised together).
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+from tasks.sources.base import ParseResult, Payload, build_result, decompress, localize_to_utc, speed_to_ms
+from windcast.config import FileSource
+
+RowReader = Callable[[Payload, FileSource], tuple[pd.DataFrame, list[int], list[str], list[str | None]]]
+
+_BOM = b"\xef\xbb\xbf"
+_OTHER_BREAKS = (b"\x0b", b"\x0c", b"\x1c", b"\x1d", b"\x1e", b"\xc2\x85", b"\xe2\x80\xa8", b"\xe2\x80\xa9")
+_MISSING = ["", "na", "nan", "null", "none"]
+_NUMBER = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
+_TIME = (
+    r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])[T ]([01]\d|2[0-3]):[0-5]\d:[0-5]\d"
+    r"(Z|[+-](0\d|1[0-4]):?[0-5]\d)?$"
+)
+_FIXED_ZONES = ("UTC", "Etc/UTC", "GMT", "Z")
+
+
+def parse_csv_columnar(payload: Payload, source: FileSource, raw_ref: str, read_rows: RowReader) -> ParseResult | None:
+    """Parse a CSV payload with pyarrow, sending the lines it cannot take to `read_rows`; None: use read_rows alone."""
+    data = _eligible_bytes(payload, source)
+    if data is None:
+        return None
+    starts, ends = _line_bounds(data)
+    header_idx = _header_index(data, starts, ends)
+    if header_idx is None:
+        return None
+    header_line = data[starts[header_idx] : ends[header_idx]].decode()
+    header = [h.strip() for h in next(csv.reader([header_line], delimiter=source.csv_separator))]
+    wanted = [c for c in (source.time_column, source.speed_column) if c]
+    optional = [c for c in (source.direction_column, source.gust_column) if c]
+    if len(set(header)) != len(header) or any(c not in header for c in wanted):
+        return None  # the line-by-line path raises the error naming the column
+    optional = [c for c in optional if c in header]
+    if any(
+        c not in header and c not in ("wind_dir_deg", "wind_gust_ms")
+        for c in (source.direction_column, source.gust_column)
+        if c
+    ):
+        return None  # fmt: skip
+    lines = np.arange(header_idx + 1, len(starts))
+    s, e = starts[lines], ends[lines]
+    empty = e == s
+    shaped = _field_counts(data, s, e, source.csv_separator) == len(header)
+    shaped &= ~_contains(data, s, e, ord('"'))
+    clean_lines = lines[shaped & ~empty]
+    table = _read_clean(data, starts, header_idx + 1, starts[clean_lines], header, source.csv_separator)
+    rows, ok, naive = _convert(table, source, header)
+    dirty_lines = np.sort(np.concatenate([lines[~shaped & ~empty], clean_lines[~ok]]))
+    rows, clean_lines, naive = rows[ok].reset_index(drop=True), clean_lines[ok], naive[ok]
+    if naive.any():  # wall-clock times in source.timezone, localised as the line-by-line path does
+        if len(dirty_lines) and source.timezone not in _FIXED_ZONES:
+            return None
+        local, reasons = localize_to_utc(pd.DatetimeIndex(rows["time"][naive]).tz_localize(None), source.timezone)
+        if any(r is not None for r in reasons):
+            return None
+        rows.loc[naive, "time"] = local
+    fallback_rows, fallback_no, fallback_text, fallback_reason = _read_lines(
+        payload, source, read_rows, data, header_line, starts[dirty_lines], ends[dirty_lines], dirty_lines
+    )
+    combined = pd.concat([rows, fallback_rows[rows.columns]], ignore_index=True)
+    line_no = np.concatenate([clean_lines + 1, np.asarray(fallback_no, dtype=np.int64)])
+    order = np.argsort(line_no, kind="stable")
+    texts = _LineTexts(data, starts, ends, line_no[order] - 1, dict(zip(fallback_no, fallback_text, strict=True)))
+    reasons = np.array([None] * len(rows) + list(fallback_reason), dtype=object)
+    rows = combined.iloc[order].reset_index(drop=True)
+    return build_result(payload.station_id, raw_ref, rows, line_no[order], texts, reasons[order])
+
+
+class _LineTexts(Sequence[str]):
+    """Each row's line text, decoded only when asked (only rejected rows are)."""
+
+    def __init__(self, data: bytes, starts, ends, rows: np.ndarray, known: dict[int, str]):
+        self.data, self.starts, self.ends, self.rows, self.known = data, starts, ends, rows, known
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, i):
+        row = int(self.rows[i])
+        if row + 1 in self.known:
+            return self.known[row + 1]
+        return self.data[self.starts[row] : self.ends[row]].decode()
+
+
+def _eligible_bytes(payload: Payload, source: FileSource) -> bytes | None:
+    """The decoded file bytes (BOM removed) when the fast path applies, else None."""
+    if source.time_format is not None or source.timestamp_at == "end" or len(source.csv_separator) != 1:
+        return None
+    if getattr(source, "encoding", "utf-8").lower().replace("_", "-") not in ("utf-8", "utf8", "utf-8-sig"):
+        return None
+    data = decompress(payload)
+    if data.startswith(_BOM):
+        data = data[len(_BOM) :]
+    if any(b in data for b in _OTHER_BREAKS) or data.count(b"\r") != data.count(b"\r\n"):
+        return None  # str.splitlines would split where a CSV reader does not
+    try:
+        head = data[:4096].decode("utf-8", errors="ignore").lstrip().lower()
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None  # the line-by-line path replaces bad bytes and keeps the line numbers
+    if not data.strip() or head.startswith(("<!doctype html", "<html")):
+        return None  # the line-by-line path raises the payload error
+    return data
+
+
+def _line_bounds(data: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """Start and end (exclusive, without CR/LF) byte offsets of every line, as str.splitlines numbers them."""
+    arr = np.frombuffer(data, dtype=np.uint8)
+    nl = np.flatnonzero(arr == 10)
+    starts = np.concatenate([[0], nl + 1])
+    ends = np.concatenate([nl, [len(arr)]])
+    if starts[-1] == len(arr):  # text ending in a newline has no empty last line
+        starts, ends = starts[:-1], ends[:-1]
+    cr = (ends > starts) & (arr[np.maximum(ends - 1, 0)] == 13)
+    return starts, ends - cr
+
+
+def _header_index(data: bytes, starts: np.ndarray, ends: np.ndarray) -> int | None:
+    """Index of the first non-blank line (the header), looking at the first 100 lines."""
+    for i in range(min(len(starts), 100)):
+        if data[starts[i] : ends[i]].decode().strip():
+            return i
+    return None
+
+
+def _positions(data: bytes, byte: int) -> np.ndarray:
+    return np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == byte)
+
+
+def _field_counts(data: bytes, s: np.ndarray, e: np.ndarray, sep: str) -> np.ndarray:
+    pos = _positions(data, ord(sep))
+    return np.searchsorted(pos, e) - np.searchsorted(pos, s) + 1
+
+
+def _contains(data: bytes, s: np.ndarray, e: np.ndarray, byte: int) -> np.ndarray:
+    pos = _positions(data, byte)
+    return np.searchsorted(pos, e) > np.searchsorted(pos, s)
+
+
+def _read_clean(data: bytes, starts: np.ndarray, s_first: int, s: np.ndarray, header: list[str], sep: str) -> pa.Table:
+    """The clean lines as a table of strings, one row per line, in line order."""
+    if len(s) == 0:
+        return pa.table({c: pa.array([], pa.string()) for c in header})
+    if len(s) == len(starts) - s_first and s[0] == starts[s_first]:  # every data line is clean: one slice
+        body = data[s[0] :]
+    else:  # keep the bytes of the clean lines, each with its line break
+        full_end = np.append(starts, len(data))[np.searchsorted(starts, s) + 1]
+        mark = np.zeros(len(data) + 1, dtype=np.int8)
+        np.add.at(mark, s, 1)
+        np.add.at(mark, full_end, -1)
+        body = np.frombuffer(data, dtype=np.uint8)[np.cumsum(mark[:-1], dtype=np.int8).astype(bool)].tobytes()
+    if not body.endswith(b"\n"):
+        body += b"\n"
+    table = pacsv.read_csv(
+        pa.py_buffer(body),
+        read_options=pacsv.ReadOptions(column_names=header, block_size=1 << 24),
+        parse_options=pacsv.ParseOptions(delimiter=sep, quote_char=False, ignore_empty_lines=False),
+        convert_options=pacsv.ConvertOptions(
+            column_types={c: pa.string() for c in header}, strings_can_be_null=False, null_values=[]
+        ),
+    )
+    assert table.num_rows == len(s), "pyarrow split the clean lines differently"
+    return table
+
+
+def _numbers(col: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+    """(float64 values with NaN for missing tokens, whether each value was a number or a missing token).
+
+    A NaN that is not a missing token ("+nan") counts as not a number: the line-by-line path rejects it.
+    """
+    text = pc.utf8_trim_whitespace(col)
+    missing = np.asarray(pc.is_in(pc.utf8_lower(text), value_set=pa.array(_MISSING)))
+    try:  # one cast when every value parses (the usual case)
+        values = pc.cast(pc.if_else(pa.array(missing), pa.scalar(None, pa.string()), text), pa.float64())
+    except pa.ArrowInvalid:
+        number = pc.match_substring_regex(text, _NUMBER)
+        values = pc.cast(pc.if_else(number, text, pa.scalar(None, pa.string())), pa.float64())
+    values = values.to_numpy(zero_copy_only=False).astype(np.float64)
+    return values, missing | ~np.isnan(values)
+
+
+def _convert(table: pa.Table, source: FileSource, header: list[str]) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """Rows (time UTC or naive-as-UTC, speeds in m/s), which lines converted cleanly, which times were naive."""
+    n = table.num_rows
+    text = pc.utf8_trim_whitespace(table[source.time_column])
+    ok = np.asarray(pc.match_substring_regex(text, _TIME))
+    good = pc.if_else(pa.array(ok), text, pa.scalar("2000-01-01T00:00:00", pa.string()))
+    stamp = pc.replace_substring(pc.utf8_slice_codeunits(good, 0, 19), " ", "T")  # "YYYY-MM-DDTHH:MM:SS"
+    naive_utc = pc.strptime(stamp, format="%Y-%m-%dT%H:%M:%S", unit="us")
+    day = pc.cast(pc.utf8_slice_codeunits(good, 8, 10), pa.int64())
+    ok &= np.asarray(pc.equal(pc.day(naive_utc), day))  # strptime rolls 2021-02-30 over to March: not a date
+    offset = pc.utf8_slice_codeunits(good, 19, 25)
+    naive = np.asarray(pc.equal(offset, "")).astype(bool)
+    offset_min = _offset_minutes(offset)
+    times = naive_utc.to_numpy(zero_copy_only=False).astype("datetime64[us]") - offset_min.astype("timedelta64[m]")
+    columns = {"time": pd.DatetimeIndex(times).tz_localize("UTC")}
+    for name, col in (("wind_speed_ms", source.speed_column), ("wind_dir_deg", source.direction_column),
+                      ("wind_gust_ms", source.gust_column)):  # fmt: skip
+        if col is None or col not in header:
+            columns[name] = np.full(n, np.nan)
+            continue
+        values, fine = _numbers(table[col])
+        ok &= fine
+        columns[name] = speed_to_ms(values, source.speed_unit) if name != "wind_dir_deg" else values
+    ok &= ~np.isnan(columns["wind_speed_ms"])  # a missing speed is a reject: the line-by-line path words it
+    return pd.DataFrame(columns), ok, naive
+
+
+def _offset_minutes(offset: pa.ChunkedArray) -> np.ndarray:
+    """Minutes east of UTC from '', 'Z', '+HH:MM' or '+HHMM' (0 for '' and 'Z')."""
+    digits = pc.replace_substring(offset, ":", "")
+    signed = pc.match_substring_regex(digits, r"^[+-]\d{4}$")
+    hh = pc.if_else(signed, pc.utf8_slice_codeunits(digits, 1, 3), "0")
+    mm = pc.if_else(signed, pc.utf8_slice_codeunits(digits, 3, 5), "0")
+    minutes = np.asarray(pc.cast(hh, pa.int64())) * 60 + np.asarray(pc.cast(mm, pa.int64()))
+    sign = np.where(np.asarray(pc.starts_with(digits, "-")), -1, 1)
+    return sign * minutes
+
+
+def _read_lines(payload, source, read_rows, data, header_line, s, e, lines):
+    """The line-by-line parser's rows for the given lines, with their line numbers in the whole file."""
+    body = "\n".join([header_line] + [data[a:b].decode() for a, b in zip(s, e, strict=True)])
+    sub = dataclasses.replace(payload, content=body.encode(), suffix=".csv")
+    if len(lines) == 0:
+        empty = pd.DataFrame({"time": pd.DatetimeIndex([], tz="UTC"), "wind_speed_ms": [], "wind_dir_deg": [],
+                              "wind_gust_ms": []})  # fmt: skip
+        return empty, [], [], []
+    rows, line_no, raw_text, reason = read_rows(sub, source)
+    return rows, [int(lines[k - 2]) + 1 for k in line_no], raw_text, reason
+
+
+class RowsAsJson(Sequence[str]):
+    """Each row of a table as JSON text, built only for the rows asked for (the rejected ones)."""
+
+    def __init__(self, table: pd.DataFrame):
+        self.table = table
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+    def __getitem__(self, i):
+        return json.dumps(self.table.iloc[[i]].to_dict(orient="records")[0], default=str)

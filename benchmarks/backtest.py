@@ -159,7 +159,12 @@ def main() -> None:
     parser.add_argument("--years", type=int, default=10)
     parser.add_argument("--loop-origins", type=int, default=300, help="origins timed in the per-origin loop")
     parser.add_argument("--kinds", default="gru,lstm,rnn", help="network kinds to score")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     args = parser.parse_args()
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
     grid = make_synthetic(args.years)
     observed, gen_s = int(np.isfinite(grid.speed).sum()), time.perf_counter() - t0

@@ -37,20 +37,34 @@ GATES = {"gru": 3, "lstm": 4, "rnn": 1}
 N_FEATURES = 7  # speed, direction sin/cos, gust, hour climatology, hour sin/cos: the mast's channels
 ANCHOR = 4  # the climatology channel the head anchors on, as in the defaults
 SAMPLE = ROOT / "data" / "sample"
+DEVICE = torch.device("cpu")  # --device cuda on a GPU worker
+GRID_SIZES = ((32, 1), (64, 1), (64, 2), (128, 1), (128, 2))  # (hidden, layers); 32x1 is the default
+
+
+def _sync() -> None:
+    if DEVICE.type == "cuda":
+        torch.cuda.synchronize()
 
 
 def matmul_gflops(dtype: torch.dtype, n: int = 1024, budget_s: float = 1.5) -> float:
     """Sustained n x n matmul GFLOP/s in dtype; a slow dtype is measured on a smaller matrix."""
-    probe = torch.randn(256, 256).to(dtype)
+    probe = torch.randn(256, 256, device=DEVICE).to(dtype)
+    probe @ probe  # warm-up (library load, kernel selection)
+    _sync()
     t0 = time.perf_counter()
     probe @ probe
+    _sync()
     if time.perf_counter() - t0 > 0.05:  # no native support: stay small
         n = 256
-    a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
+    if DEVICE.type == "cuda":
+        n = 8192
+    a, b = torch.randn(n, n, device=DEVICE).to(dtype), torch.randn(n, n, device=DEVICE).to(dtype)
     a @ b
+    _sync()
     reps, t0 = 0, time.perf_counter()
     while time.perf_counter() - t0 < budget_s:
         a @ b
+        _sync()
         reps += 1
     return 2 * n**3 * reps / (time.perf_counter() - t0) / 1e9
 
@@ -71,12 +85,13 @@ def windows_per_s(kind, hidden, layers, batch=256, lookback=168, bf16=False, bud
     values = rng.standard_normal((20_000, N_FEATURES)).astype(np.float32)
     ws = build_window_set([values], [(15_000, 17_500)], lookback, 24)
     cfg = NetworkConfig(kind=kind, n_features=N_FEATURES, hidden_size=hidden, num_layers=layers, anchor_channel=ANCHOR)
-    net = RecurrentForecaster(cfg)
+    net = RecurrentForecaster(cfg).to(DEVICE)
     opt = torch.optim.AdamW(net.parameters(), lr=1e-3)
 
     def step():
         x, y = ws.gather(rng.choice(ws.starts["train"], batch))
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        x, y = x.to(DEVICE, non_blocking=True), y.to(DEVICE, non_blocking=True)
+        with torch.autocast(DEVICE.type, dtype=torch.bfloat16, enabled=bf16):
             pred = net(x)
         loss = forecast_loss(pred.float(), y)
         opt.zero_grad()
@@ -89,19 +104,19 @@ def windows_per_s(kind, hidden, layers, batch=256, lookback=168, bf16=False, bud
     while time.perf_counter() - t0 < budget_s or steps < 2:
         step()
         steps += 1
+    _sync()
     return steps * batch / (time.perf_counter() - t0)
 
 
 def print_grid(f32_ceiling: float, bf16_slow: bool) -> None:
     """GRU and LSTM at batch 256, lookback 168: windows/s, GFLOP/s, fraction of the float32 ceiling."""
     print(f"\n## Recurrent training throughput (lookback 168, {N_FEATURES} input channels, 24 leads)")
-    auto = "bf16" if use_bf16(torch.device("cpu")) else "fp32"
+    auto = "bf16" if use_bf16(DEVICE) else "fp32"
     print(f"precision='auto' picks {auto} here; 'vs fp32' = windows/s over the fp32 row of the same config")
     print(f"{'config':<16}{'precision':<10}{'batch':>6}{'windows/s':>11}{'GFLOP/s':>9}{'of fp32 peak':>13}"
           f"{'vs fp32':>9}")  # fmt: skip
     threads = torch.get_num_threads()
-    rows = [(k, 32, 1, 256) for k in ("gru", "lstm")]  # the shipped default size
-    rows += [(k, h, n, 256) for k in ("gru", "lstm") for h in (64, 128) for n in (1, 2)]
+    rows = [(k, h, n, 256) for h, n in GRID_SIZES for k in ("gru", "lstm")]  # the shipped default size first
     for kind, hidden, layers, batch in rows:
         fp32_wps = None
         for bf16 in (False, True):
@@ -117,6 +132,8 @@ def print_grid(f32_ceiling: float, bf16_slow: bool) -> None:
             fp32_wps = fp32_wps or wps
             ratio = f"{wps / fp32_wps:8.2f}x" + (" auto" if prec == auto else "")
             print(f"{label:<16}{prec:<10}{b:>6}{wps:>11.0f}{gflops:>9.1f}{gflops / f32_ceiling:>12.0%} {ratio}")
+    if DEVICE.type != "cpu":
+        return
     torch.set_num_threads(1)  # the defaults on one core each: how parallel station tasks would run
     for kind in ("gru", "lstm"):
         wps = windows_per_s(kind, 32, 1)
@@ -296,7 +313,13 @@ def main() -> None:
     ap.add_argument("--seeds", default="0,1,2", help="seeds for --skill")
     ap.add_argument("--quick", action="store_true", help="skip the throughput grid")
     ap.add_argument("--kinds", action="store_true", help="only the windows/s of every model kind")
+    ap.add_argument("--device", default="cpu", help="cpu | cuda: where the throughput grid runs")
+    ap.add_argument("--small-grid", action="store_true", help="only the default size (32x1) in the grid")
     args = ap.parse_args()
+    global DEVICE, GRID_SIZES
+    DEVICE = torch.device(args.device)
+    if args.small_grid:
+        GRID_SIZES = ((32, 1),)
     print(f"# windcast training benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
           f"torch {torch.__version__}, {torch.get_num_threads()} threads")  # fmt: skip
@@ -304,6 +327,8 @@ def main() -> None:
     simd = sorted(f for f in flags if f.startswith(("avx", "amx")) or f in ("bf16", "fma"))
     print(f"CPU capability (torch): {torch.backends.cpu.get_cpu_capability()}; SIMD/matrix flags: {' '.join(simd)}")
     print(f"precision='auto' on this CPU: {describe_precision(torch.device('cpu'))}")
+    if DEVICE.type == "cuda":
+        print(f"GPU: {torch.cuda.get_device_name()}; precision='auto' there: {describe_precision(DEVICE)}")
     f32 = matmul_gflops(torch.float32)
     bf16 = matmul_gflops(torch.bfloat16)
     print("\n## Matmul ceilings (1024 x 1024)")

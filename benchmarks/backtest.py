@@ -115,20 +115,20 @@ def bench_networks(grid: HourlyGrid, kinds: list[str], loop_origins: int) -> Non
     """Origins/s of each network kind: `predict` (the backtest's path) and batched passes vs a per-origin loop."""
     import torch
 
-    from models.device import describe_precision, use_bf16
+    from models.device import use_bf16_inference
 
     cpu = torch.device("cpu")
-    auto = use_bf16(cpu)
+    auto = use_bf16_inference(cpu)  # what predict() and the backtest use here
     split = make_cutoffs(grid.times[np.isfinite(grid.speed)])
     _, test = split_origins(grid, split, LOOKBACK, HORIZON, 6)
     sub = test[:loop_origins]
     print(
         f"\nnetworks (default config: 3-member ensemble, hidden 32, trained 2 epochs), torch {torch.__version__}, "
-        f"{torch.get_num_threads()} threads, {len(test)} test origins; precision auto = {describe_precision(cpu)}"
+        f"{torch.get_num_threads()} threads, {len(test)} test origins; forecasts in {'bf16' if auto else 'fp32'} (auto)"
     )
     print(f"  {'kind':<6}{'precision':<10}{'predict()':>12}{'batched':>12}{'loop/origin':>13}{'batched/loop':>14}")
     for kind in kinds:
-        for bf16 in sorted({False, auto}):
+        for bf16 in (False, True):
             rates = _score_kind(grid, kind, test, sub, bf16)
             tag = ("bf16" if bf16 else "fp32") + (" auto" if bf16 == auto else "")
             print(f"  {kind:<6}{tag:<10}{rates[0]:>12,.0f}{rates[1]:>12,.0f}{rates[2]:>13,.0f}"

@@ -95,6 +95,20 @@ def use_bf16(device: torch.device, precision: str = "auto") -> bool:
     return device.type == "cpu" and cpu_has_native_bf16()
 
 
+def use_bf16_inference(device: torch.device, precision: str = "auto") -> bool:
+    """Whether to forecast under bf16 autocast: "auto" means on CUDA with bf16 support only.
+
+    On the AMX Xeon the small default networks forecast 0.65-0.8x as fast under bf16 autocast as in float32
+    (the per-step casts outweigh the cheaper matmuls; training gains because backward's matmuls dominate), so
+    CPU forecasts stay float32, which also keeps them identical from one CPU to another.
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision {precision!r} is not one of {PRECISIONS}")
+    if precision != "auto":
+        return precision == "bf16"
+    return device.type == "cuda" and torch.cuda.is_bf16_supported()
+
+
 def describe_precision(device: torch.device, precision: str = "auto") -> str:
     """One line naming the precision chosen and what decided it, for logs and benchmarks."""
     chosen = "bf16" if use_bf16(device, precision) else "fp32"

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from models.device import configure_backend, pick_device, use_bf16
+from models.device import configure_backend, pick_device, use_bf16, use_bf16_inference
 from models.features import (
     FeatureSpec,
     choose_feature_spec,
@@ -331,7 +331,7 @@ def fit_forecaster(
         "start": min(starts_train).isoformat(),
         "end": max(c.train_end for c in cuts.values()).isoformat(),
     }
-    bf16 = use_bf16(torch.device("cpu"), config.precision)  # scored as `predict` would score it
+    bf16 = use_bf16_inference(torch.device("cpu"), config.precision)  # scored as `predict` scores it
     metrics = {k: v for split in ("val", "test") for k, v in _window_metrics(forecaster, windows, split, bf16).items()}
     return FitResult(forecaster, history, best, cuts, window, metrics, counts)
 
@@ -423,7 +423,7 @@ def predict(
         nwp: for an NWP-fed forecaster: the station's NWP rows of its weather model (aligned here by the
             issue-time rule), or an `AlignedNwp` for exactly these origins, refused if any issue is after
             its origin. Every origin needs NWP at all H target hours, else ValueError.
-        precision: "auto" (bf16 autocast where the device runs it natively, see models.device), "fp32" or "bf16".
+        precision: "auto" (bf16 autocast on CUDA, float32 on CPUs: see `use_bf16_inference`), "fp32" or "bf16".
     """
     grid = to_regular_grid(frame, forecaster.freq)
     origins = pd.DatetimeIndex(origin_times)
@@ -449,7 +449,8 @@ def predict(
     future = _future_for(forecaster, nwp, origins)
     x_view = torch.from_numpy(history_view(values, lookback))  # (T-L+1, L, F) view
     device = next(forecaster.model.parameters()).device
-    scaled = _predict_scaled(forecaster.model, x_view, starts, batch_size, future, use_bf16(device, precision))
+    bf16 = use_bf16_inference(device, precision)
+    scaled = _predict_scaled(forecaster.model, x_view, starts, batch_size, future, bf16)
     return np.clip(forecaster.scaler.inverse_channel(scaled.astype(np.float64)), 0.0, None)
 
 

@@ -66,10 +66,16 @@ def parse_csv_columnar(payload: Payload, source: FileSource, raw_ref: str, read_
     lines = np.arange(header_idx + 1, len(starts))
     s, e = starts[lines], ends[lines]
     empty = e == s
-    shaped = _field_counts(data, s, e, source.csv_separator) == len(header)
-    shaped &= ~_contains(data, s, e, ord('"'))
+    table = None
+    if len(lines) and b'"' not in data and not empty.any():  # usual case: one read of every line
+        table = _read_body(data[s[0] :], header, source.csv_separator)
+    if table is not None and table.num_rows == len(lines):
+        shaped = np.ones(len(lines), dtype=bool)
+    else:  # find the lines pyarrow can split like the line parser: header's field count, no quote
+        shaped = _field_counts(data, s, e, source.csv_separator) == len(header)
+        shaped &= ~_contains(data, s, e, ord('"'))
+        table = _read_clean(data, starts, header_idx + 1, starts[lines[shaped & ~empty]], header, source.csv_separator)
     clean_lines = lines[shaped & ~empty]
-    table = _read_clean(data, starts, header_idx + 1, starts[clean_lines], header, source.csv_separator)
     rows, ok, naive = _convert(table, source, header)
     dirty_lines = np.sort(np.concatenate([lines[~shaped & ~empty], clean_lines[~ok]]))
     rows, clean_lines, naive = rows[ok].reset_index(drop=True), clean_lines[ok], naive[ok]
@@ -87,7 +93,8 @@ def parse_csv_columnar(payload: Payload, source: FileSource, raw_ref: str, read_
     line_no = np.concatenate([clean_lines + 1, np.asarray(fallback_no, dtype=np.int64)])
     order = np.argsort(line_no, kind="stable")
     texts = _LineTexts(data, starts, ends, line_no[order] - 1, dict(zip(fallback_no, fallback_text, strict=True)))
-    reasons = np.array([None] * len(rows) + list(fallback_reason), dtype=object)
+    reasons = np.full(len(line_no), None, dtype=object)
+    reasons[len(rows) :] = fallback_reason
     rows = combined.iloc[order].reset_index(drop=True)
     return build_result(payload.station_id, raw_ref, rows, line_no[order], texts, reasons[order])
 
@@ -117,7 +124,7 @@ def _eligible_bytes(payload: Payload, source: FileSource) -> bytes | None:
     data = decompress(payload)
     if data.startswith(_BOM):
         data = data[len(_BOM) :]
-    if any(b in data for b in _OTHER_BREAKS) or data.count(b"\r") != data.count(b"\r\n"):
+    if any(b in data for b in _OTHER_BREAKS) or (b"\r" in data and data.count(b"\r") != data.count(b"\r\n")):
         return None  # str.splitlines would split where a CSV reader does not
     try:
         head = data[:4096].decode("utf-8", errors="ignore").lstrip().lower()
@@ -177,16 +184,30 @@ def _read_clean(data: bytes, starts: np.ndarray, s_first: int, s: np.ndarray, he
         body = np.frombuffer(data, dtype=np.uint8)[np.cumsum(mark[:-1], dtype=np.int8).astype(bool)].tobytes()
     if not body.endswith(b"\n"):
         body += b"\n"
+    table = _read_body(body, header, sep)
+    assert table is not None and table.num_rows == len(s), "pyarrow split the clean lines differently"
+    return table
+
+
+def _read_body(body: bytes, header: list[str], sep: str) -> pa.Table | None:
+    """Header-less CSV lines as a table of strings, one row per line; None when a line has the wrong field count."""
+    wrong = []
+
+    def skip(row) -> str:
+        wrong.append(row.number)
+        return "skip"
+
     table = pacsv.read_csv(
         pa.py_buffer(body),
         read_options=pacsv.ReadOptions(column_names=header, block_size=1 << 24),
-        parse_options=pacsv.ParseOptions(delimiter=sep, quote_char=False, ignore_empty_lines=False),
+        parse_options=pacsv.ParseOptions(
+            delimiter=sep, quote_char=False, ignore_empty_lines=False, invalid_row_handler=skip
+        ),
         convert_options=pacsv.ConvertOptions(
             column_types={c: pa.string() for c in header}, strings_can_be_null=False, null_values=[]
         ),
     )
-    assert table.num_rows == len(s), "pyarrow split the clean lines differently"
-    return table
+    return None if wrong else table
 
 
 def _numbers(col: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
@@ -210,6 +231,13 @@ def _convert(table: pa.Table, source: FileSource, header: list[str]) -> tuple[pd
     n = table.num_rows
     text = pc.utf8_trim_whitespace(table[source.time_column])
     ok = np.asarray(pc.match_substring_regex(text, _TIME))
+    if ok.all():  # usual case: one cast, which also refuses impossible dates such as 2021-02-30
+        for naive_all, kind in ((False, pa.timestamp("us", tz="UTC")), (True, pa.timestamp("us"))):
+            try:
+                cast = pc.cast(text, kind).to_numpy(zero_copy_only=False).astype("datetime64[us]")
+            except pa.ArrowInvalid:  # mixed offsets and wall-clock times, or a bad date: the general path
+                continue
+            return _numeric_columns(table, source, header, cast, ok, np.full(n, naive_all))
     good = pc.if_else(pa.array(ok), text, pa.scalar("2000-01-01T00:00:00", pa.string()))
     stamp = pc.replace_substring(pc.utf8_slice_codeunits(good, 0, 19), " ", "T")  # "YYYY-MM-DDTHH:MM:SS"
     naive_utc = pc.strptime(stamp, format="%Y-%m-%dT%H:%M:%S", unit="us")
@@ -219,6 +247,12 @@ def _convert(table: pa.Table, source: FileSource, header: list[str]) -> tuple[pd
     naive = np.asarray(pc.equal(offset, "")).astype(bool)
     offset_min = _offset_minutes(offset)
     times = naive_utc.to_numpy(zero_copy_only=False).astype("datetime64[us]") - offset_min.astype("timedelta64[m]")
+    return _numeric_columns(table, source, header, times, ok, naive)
+
+
+def _numeric_columns(table, source, header, times, ok, naive) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """Add speed, direction and gust to the times; lines whose numbers do not convert are not ok."""
+    n = table.num_rows
     columns = {"time": pd.DatetimeIndex(times).tz_localize("UTC")}
     for name, col in (("wind_speed_ms", source.speed_column), ("wind_dir_deg", source.direction_column),
                       ("wind_gust_ms", source.gust_column)):  # fmt: skip

@@ -93,3 +93,24 @@ def test_files_the_fast_path_leaves_to_the_line_parser(tmp_path):
     payload, source = _payload(tmp_path, text.replace("\n", "\r", 1))  # a lone CR splits lines for str.splitlines
     assert parse_csv_columnar(payload, source, "r", read_rows) is None
     _assert_same(payload, source)
+
+
+@pytest.mark.parametrize(
+    "times",
+    [
+        ["2021-01-01T00:00:00Z", "2021-01-01 01:00:00+00:00", "2021-01-01T02:00:00+0130", "2021-01-01T03:00:00-05:30"],
+        ["2021-01-01T00:00:00", "2021-01-01 01:00:00"],  # wall-clock times in the source's zone (UTC)
+        ["2021-01-01T00:00:00", "2021-01-01T01:00:00Z"],  # both kinds in one file
+    ],
+)
+def test_clean_files_go_through_pyarrow_alone(tmp_path, times):
+    text = "\n".join([HEADER] + [f"{t},{4 + i},{10 * i},{6 + i}" for i, t in enumerate(times)]) + "\n"
+    payload, source = _payload(tmp_path, text)
+
+    def no_fallback(sub, src):
+        raise AssertionError("a clean line fell back to the line parser")
+
+    fast = parse_csv_columnar(payload, source, "raw/s1/f", no_fallback)
+    slow = build_result("s1", "raw/s1/f", *read_rows(payload, source))
+    pd.testing.assert_frame_equal(fast.samples, slow.samples)
+    assert fast.rows_in == len(fast.samples) == len(times) and fast.rejects.empty

@@ -185,12 +185,17 @@ def _samples_frame(station_id: str, raw_ref: str, keep: pd.DataFrame) -> pd.Data
     """Sample frame with the schema dtypes from the kept rows."""
     frame = pd.DataFrame(
         {
-            "station_id": pd.Series([station_id] * len(keep), dtype="string"),
+            "station_id": _repeat(station_id, len(keep)),
             "time": pd.DatetimeIndex(keep["time"]).astype("datetime64[us, UTC]"),
             "wind_speed_ms": keep["wind_speed_ms"].to_numpy(dtype="float64"),
             "wind_dir_deg": keep["wind_dir_deg"].to_numpy(dtype="float64"),
             "wind_gust_ms": keep["wind_gust_ms"].to_numpy(dtype="float64"),
-            "raw_ref": pd.Series([raw_ref] * len(keep), dtype="string"),
+            "raw_ref": _repeat(raw_ref, len(keep)),
         }
     )
     return frame[SAMPLE_COLUMNS]
+
+
+def _repeat(value: str, n: int) -> pd.Series:
+    """n copies of one string as a "string" Series (a take of one value, not a list of n)."""
+    return pd.Series([value], dtype="string").repeat(n).reset_index(drop=True)

@@ -31,7 +31,8 @@ from windcast.config import FileSource
 RowReader = Callable[[Payload, FileSource], tuple[pd.DataFrame, list[int], list[str], list[str | None]]]
 
 _BOM = b"\xef\xbb\xbf"
-_OTHER_BREAKS = (b"\x0b", b"\x0c", b"\x1c", b"\x1d", b"\x1e", b"\xc2\x85", b"\xe2\x80\xa8", b"\xe2\x80\xa9")
+_OTHER_BREAKS = (b"\x0b", b"\x0c", b"\x1c", b"\x1d", b"\x1e")  # plus, in non-ASCII text, _OTHER_BREAKS_UTF8
+_OTHER_BREAKS_UTF8 = (b"\xc2\x85", b"\xe2\x80\xa8", b"\xe2\x80\xa9")
 _MISSING = ["", "na", "nan", "null", "none"]
 _NUMBER = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
 _TIME = (
@@ -124,7 +125,8 @@ def _eligible_bytes(payload: Payload, source: FileSource) -> bytes | None:
     data = decompress(payload)
     if data.startswith(_BOM):
         data = data[len(_BOM) :]
-    if any(b in data for b in _OTHER_BREAKS) or (b"\r" in data and data.count(b"\r") != data.count(b"\r\n")):
+    breaks = _OTHER_BREAKS if data.isascii() else _OTHER_BREAKS + _OTHER_BREAKS_UTF8
+    if any(b in data for b in breaks) or (b"\r" in data and data.count(b"\r") != data.count(b"\r\n")):
         return None  # str.splitlines would split where a CSV reader does not
     try:
         head = data[:4096].decode("utf-8", errors="ignore").lstrip().lower()
@@ -215,9 +217,16 @@ def _numbers(col: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
 
     A NaN that is not a missing token ("+nan") counts as not a number: the line-by-line path rejects it.
     """
+    try:  # usual case: every value is a plain number, one cast
+        values = pc.cast(col, pa.float64()).to_numpy(zero_copy_only=False).astype(np.float64)
+        nan = np.isnan(values)
+        if not nan.any():
+            return values, ~nan
+    except pa.ArrowInvalid:
+        pass
     text = pc.utf8_trim_whitespace(col)
     missing = np.asarray(pc.is_in(pc.utf8_lower(text), value_set=pa.array(_MISSING)))
-    try:  # one cast when every value parses (the usual case)
+    try:  # one cast when every value parses
         values = pc.cast(pc.if_else(pa.array(missing), pa.scalar(None, pa.string()), text), pa.float64())
     except pa.ArrowInvalid:
         number = pc.match_substring_regex(text, _NUMBER)
@@ -229,8 +238,11 @@ def _numbers(col: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
 def _convert(table: pa.Table, source: FileSource, header: list[str]) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     """Rows (time UTC or naive-as-UTC, speeds in m/s), which lines converted cleanly, which times were naive."""
     n = table.num_rows
-    text = pc.utf8_trim_whitespace(table[source.time_column])
+    text = table[source.time_column]
     ok = np.asarray(pc.match_substring_regex(text, _TIME))
+    if not ok.all():  # padded times: trim them as the line parser does
+        text = pc.utf8_trim_whitespace(text)
+        ok = np.asarray(pc.match_substring_regex(text, _TIME))
     if ok.all():  # usual case: one cast, which also refuses impossible dates such as 2021-02-30
         for naive_all, kind in ((False, pa.timestamp("us", tz="UTC")), (True, pa.timestamp("us"))):
             try:

@@ -7,9 +7,10 @@ so its reject reason, line number and text are exactly what that parser gives. T
 line-by-line parse of the whole file: same samples in line order, same rejects, same rows_in.
 
 The whole file takes the line-by-line path (`parse_csv_columnar` returns None) where splitting differs or a
-split could change a result: not UTF-8, line breaks other than LF / CRLF, duplicate or missing mapped columns,
-`time_format` or `timestamp_at="end"` set, or naive times in a zone with DST when some lines fall back (the
-fall-back hour is inferred from the order of a day's rows, so those rows must be localised together).
+split could change a result: text that is not plain UTF-8 (another `encoding`, a UTF-16/32 mark, NUL bytes,
+undecodable bytes), line breaks other than LF / CRLF, duplicate or missing mapped columns, `time_format` or
+`timestamp_at="end"` set, or naive times in a zone with DST when some lines fall back (the fall-back hour is
+inferred from the order of a day's rows, so those rows must be localised together).
 """
 
 from __future__ import annotations
@@ -120,11 +121,13 @@ def _eligible_bytes(payload: Payload, source: FileSource) -> bytes | None:
     """The decoded file bytes (BOM removed) when the fast path applies, else None."""
     if source.time_format is not None or source.timestamp_at == "end" or len(source.csv_separator) != 1:
         return None
-    if getattr(source, "encoding", "utf-8").lower().replace("_", "-") not in ("utf-8", "utf8", "utf-8-sig"):
+    if (getattr(source, "encoding", None) or "utf-8").lower().replace("_", "-") not in ("utf-8", "utf8"):
         return None
     data = decompress(payload)
     if data.startswith(_BOM):
         data = data[len(_BOM) :]
+    if b"\x00" in data[:4096]:
+        return None  # UTF-16 without a mark, or binary: the line-by-line path names the problem
     breaks = _OTHER_BREAKS if data.isascii() else _OTHER_BREAKS + _OTHER_BREAKS_UTF8
     if any(b in data for b in breaks) or (b"\r" in data and data.count(b"\r") != data.count(b"\r\n")):
         return None  # str.splitlines would split where a CSV reader does not

@@ -315,7 +315,10 @@ def main() -> None:
     ap.add_argument("--kinds", action="store_true", help="only the windows/s of every model kind")
     ap.add_argument("--device", default="cpu", help="cpu | cuda: where the throughput grid runs")
     ap.add_argument("--small-grid", action="store_true", help="only the default size (32x1) in the grid")
+    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     global DEVICE, GRID_SIZES
     DEVICE = torch.device(args.device)
     if args.small_grid:

@@ -173,6 +173,7 @@ def train_network(
     """Train in place on windows.starts["train"], early-stop on ["val"]; returns (history, best epoch)."""
     device = device or pick_device(config.device)
     bf16 = use_bf16(device, config.precision)
+    bf16_eval = use_bf16_inference(device, config.precision)  # validated as `predict` will forecast
     quantiles = tuple(model.config.quantiles)
     rng = np.random.default_rng([config.seed, member])
     train, val = windows.starts["train"], _spaced(windows.starts["val"], config.max_val_windows)
@@ -210,7 +211,7 @@ def train_network(
             opt.step()
             sched.step()
             total += loss.item() * len(y)
-        val_loss = evaluate_loss(model, windows, val, device=device, bf16=bf16)
+        val_loss = evaluate_loss(model, windows, val, device=device, bf16=bf16_eval)
         if not np.isfinite(val_loss):
             raise NonFiniteLossError(f"validation loss is {val_loss} at epoch {epoch}")
         if val_loss < best_loss:

@@ -236,11 +236,11 @@ def load_sample() -> dict[str, pd.DataFrame]:
     return frames
 
 
-def print_default_fit(frames: dict[str, pd.DataFrame]) -> None:
+def print_default_fit(frames: dict[str, pd.DataFrame], kinds: tuple[str, ...] = ("gru", "lstm")) -> None:
     """Wall time of the default `fit_forecaster` per station of the embedded sample, GRU and LSTM, fp32 vs auto."""
     print("\n## Default training on the embedded sample (one model per station, ForecasterConfig defaults)")
     print(f"precision auto = {describe_precision(torch.device('cpu'))}; ratio = fp32 time / auto time")
-    for kind in ("gru", "lstm"):
+    for kind in kinds:
         for sid, frame in frames.items():
             took = {}
             for precision in ("fp32", "auto"):
@@ -316,6 +316,7 @@ def main() -> None:
     ap.add_argument("--device", default="cpu", help="cpu | cuda: where the throughput grid runs")
     ap.add_argument("--small-grid", action="store_true", help="only the default size (32x1) in the grid")
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    ap.add_argument("--fit-kinds", default="gru,lstm", help="kinds of the default fits on the sample")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -345,7 +346,7 @@ def main() -> None:
         print_window_memory()
     if SAMPLE.exists():
         frames = load_sample()
-        print_default_fit(frames)
+        print_default_fit(frames, tuple(args.fit_kinds.split(",")))
         if args.skill:
             print_skill(frames, [int(s) for s in args.seeds.split(",")], ["gru", "lstm"])
 

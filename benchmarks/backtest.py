@@ -22,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from models.backtest import HourlyGrid, run_backtest, split_origins  # noqa: E402
 from models.baselines import BASELINES  # noqa: E402
+from models.networks import KINDS  # noqa: E402
 from models.windows import make_cutoffs  # noqa: E402
 
 LOOKBACK, HORIZON = 168, 24
@@ -158,7 +159,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--years", type=int, default=10)
     parser.add_argument("--loop-origins", type=int, default=300, help="origins timed in the per-origin loop")
-    parser.add_argument("--kinds", default="gru,lstm,rnn", help="network kinds to score")
+    parser.add_argument("--kinds", default=",".join(KINDS), help="network kinds to score (default: every kind)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     args = parser.parse_args()
     if args.threads:

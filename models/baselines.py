@@ -1,10 +1,13 @@
-"""Naive reference forecasts on a regular hourly grid: persistence, seasonal naive, climatology, blend.
+"""Reference forecasts on a regular hourly grid: persistence, seasonal naive, climatology, blend, linear.
 
 Every forecast is vectorised over origins: an origin t is the index of the last observed hour, forecasts
 target t + 1 .. t + H, and the result has shape (N, H) with lead h + 1 in column h. Persistence and seasonal
 naive read only the history window [t - lookback_steps + 1, t], so they are defined at every origin that
 `select_origins` accepts (seasonal naive needs lookback_steps >= season_steps, 24 on the hourly grid).
 Climatology reads only the origin's time, so it (and the blend) also forecasts past the end of the grid.
+`linear` is a direct multi-horizon ridge regression (closed form) of the change from the last value on the
+recent lags and the origin's hour of day; it reads at most LINEAR_LAG_CHOICES[-1] hours of history (a lag
+that is missing counts as no change from the last value).
 Fitted parameters are plain JSON-serialisable dicts, so a baseline can be stored in the registry and promoted
 like a network.
 """
@@ -156,6 +159,99 @@ def _predict_blend(times, speed, origins, horizon_steps, params) -> np.ndarray:
     return blend_forecast(persistence_forecast(speed, origins, horizon_steps), clim, params["tau_h"])
 
 
+# --- linear: direct multi-horizon ridge regression -------------------------------------------------------------
+LINEAR_LAG_CHOICES = (24, 72, 168)  # hours of history the ridge may read; chosen on validation
+LINEAR_ALPHAS = tuple(float(a) for a in np.geomspace(1e-4, 30.0, 12))  # x the mean lag variance per origin
+MAX_LINEAR_ORIGINS = 60_000  # training origins used (evenly spaced) to keep the fit O(seconds) on long series
+
+
+def linear_features(
+    times: pd.DatetimeIndex, speed: np.ndarray, origins: np.ndarray, n_lags: int, level_mean: float
+) -> np.ndarray:
+    """(N, n_lags + 24): [y_t - level_mean, y_(t-k) - y_t for k = 1..n_lags-1, one-hot UTC hour of the origin].
+
+    A lag before the grid or missing reads as y_t (no change), so any origin with an observed y_t is defined.
+    """
+    origins = np.asarray(origins, dtype=np.int64)
+    last = speed[origins]
+    idx = origins[:, None] - np.arange(1, n_lags)[None, :]
+    lags = speed[np.clip(idx, 0, None)] - last[:, None]
+    lags[(idx < 0) | ~np.isfinite(lags)] = 0.0
+    hours = np.zeros((len(origins), HOURS_PER_DAY))
+    hours[np.arange(len(origins)), _hour_of_day(_time_ns(times)[origins])] = 1.0
+    return np.concatenate([(last - level_mean)[:, None], lags, hours], axis=1)
+
+
+def _complete_origins(speed: np.ndarray, allowed: np.ndarray, horizon_steps: int) -> np.ndarray:
+    """Origins t with y_t and every target y_(t+1..t+H) observed and inside `allowed` (a row mask)."""
+    ok = np.isfinite(speed) & np.asarray(allowed, dtype=bool)
+    bad = np.concatenate([[0], np.cumsum(~ok)])  # bad[i] = rows < i not usable
+    cand = np.arange(0, len(speed) - horizon_steps)
+    return cand[bad[cand + horizon_steps + 1] - bad[cand] == 0]
+
+
+def _spaced(origins: np.ndarray, limit: int) -> np.ndarray:
+    if len(origins) <= limit:
+        return origins
+    return origins[np.linspace(0, len(origins) - 1, limit).round().astype(int)]
+
+
+def _ridge(gram: np.ndarray, cross: np.ndarray, n_lags: int, alpha: float) -> np.ndarray:
+    # penalise level and lags (alpha x their mean variance), not the hour columns (they are the intercept)
+    scale = np.trace(gram[:n_lags, :n_lags]) / n_lags
+    penalty = np.full(gram.shape[0], 1e-9 * scale)
+    penalty[:n_lags] = alpha * scale
+    return np.linalg.solve(gram + np.diag(penalty), cross)
+
+
+def fit_linear(
+    times: pd.DatetimeIndex, speed: np.ndarray, train_mask: np.ndarray, val_origins: np.ndarray, horizon_steps: int
+) -> dict[str, Any]:
+    """Ridge coefficients (n_lags + 24, H) of y_(t+h) - y_t; lags and penalty chosen on the validation origins.
+
+    Fitted on every complete training origin, the choice scored on val_origins, then refitted on training and
+    validation origins together (targets never reach past the last validation origin's horizon).
+    """
+    _leads(horizon_steps)
+    if len(val_origins) == 0:
+        raise ValueError("linear: 0 validation origins to choose the penalty on (see models.windows.make_cutoffs)")
+    train = _spaced(_complete_origins(speed, train_mask, horizon_steps), MAX_LINEAR_ORIGINS)
+    if len(train) < 2 * HOURS_PER_DAY:
+        raise ValueError(f"linear: {len(train)} complete training origins, need >= {2 * HOURS_PER_DAY}")
+    level_mean = float(np.nanmean(speed[np.asarray(train_mask, dtype=bool)]))
+    y_val = _targets(speed, val_origins, horizon_steps) - speed[val_origins][:, None]
+    y_train = _targets(speed, train, horizon_steps) - speed[train][:, None]
+    best = (np.inf, 0, 0.0)
+    for n_lags in LINEAR_LAG_CHOICES:
+        x = linear_features(times, speed, train, n_lags, level_mean)
+        x_val = linear_features(times, speed, val_origins, n_lags, level_mean)
+        gram, cross = x.T @ x, x.T @ y_train
+        for alpha in LINEAR_ALPHAS:
+            mse = float(np.mean((x_val @ _ridge(gram, cross, n_lags, alpha) - y_val) ** 2))
+            if mse < best[0]:
+                best = (mse, n_lags, alpha)
+    _, n_lags, alpha = best
+    val_span = np.zeros(len(speed), dtype=bool)
+    val_span[val_origins.min() : val_origins.max() + horizon_steps + 1] = True
+    both = _complete_origins(speed, np.asarray(train_mask, dtype=bool) | val_span, horizon_steps)
+    both = _spaced(both[both <= val_origins.max()], MAX_LINEAR_ORIGINS)
+    x = linear_features(times, speed, both, n_lags, level_mean)
+    y = _targets(speed, both, horizon_steps) - speed[both][:, None]
+    coef = _ridge(x.T @ x, x.T @ y, n_lags, alpha)
+    return {"n_lags": int(n_lags), "alpha": float(alpha), "level_mean": level_mean, "coef": coef.tolist()}
+
+
+def linear_forecast(
+    times: pd.DatetimeIndex, speed: np.ndarray, origins: np.ndarray, horizon_steps: int, params: dict[str, Any]
+) -> np.ndarray:
+    """y_t + ridge(lags, hour of day), clipped at 0 m/s: (N, H)."""
+    coef = np.asarray(params["coef"], dtype=float)
+    if coef.shape[1] != horizon_steps:
+        raise ValueError(f"linear: fitted for {coef.shape[1]} leads, asked for {horizon_steps}")
+    x = linear_features(times, speed, origins, params["n_lags"], params["level_mean"])
+    return np.clip(speed[np.asarray(origins)][:, None] + x @ coef, 0.0, None)
+
+
 BASELINES: dict[str, Baseline] = {
     b.name: b
     for b in (
@@ -171,6 +267,7 @@ BASELINES: dict[str, Baseline] = {
             lambda t, s, o, h, p: climatology_forecast(t, o, h, np.asarray(p["hour_mean_ms"])),
         ),
         Baseline("blend", _fit_blend, _predict_blend),
+        Baseline("linear", fit_linear, linear_forecast),
     )
 }
 

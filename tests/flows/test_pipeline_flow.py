@@ -77,7 +77,7 @@ def test_pipeline_flow_end_to_end(prefect_harness, server, tmp_path):
 
     backtests = read(root / "backtests")
     assert set(backtests.columns) >= set(BACKTEST_SCHEMA.names)
-    models = {"persistence", "seasonal_naive", "climatology", "blend", "gru", "lstm"}
+    models = {"persistence", "seasonal_naive", "climatology", "blend", "linear", "gru", "lstm"}
     for _, frame in backtests.groupby("station_id"):
         assert set(frame["model"]) == models
         counts = frame.groupby("model").size()

@@ -8,11 +8,14 @@ import pytest
 
 from models.baselines import (
     BASELINES,
+    LINEAR_LAG_CHOICES,
     blend_forecast,
     climatology_forecast,
     fit_blend_tau,
     fit_climatology,
     get_baseline,
+    linear_features,
+    linear_forecast,
     persistence_forecast,
     seasonal_naive_forecast,
 )
@@ -102,7 +105,7 @@ def test_baselines_fit_json_params_and_predict():
         np.arange(24 * 40, 24 * 50, 6),
         np.array([1300]),
     )
-    assert list(BASELINES) == ["persistence", "seasonal_naive", "climatology", "blend"]
+    assert list(BASELINES) == ["persistence", "seasonal_naive", "climatology", "blend", "linear"]
     for name, baseline in BASELINES.items():
         params = json.loads(json.dumps(baseline.fit(times, speed, train, val_origins, 24)))  # survives the registry
         pred = baseline.predict(times, speed, test_origins, 24, params)
@@ -113,3 +116,46 @@ def test_baselines_fit_json_params_and_predict():
         get_baseline("blend").fit(times, speed, train, np.array([], dtype=int), 24)
     with pytest.raises(ValueError, match=r"unknown baseline 'arima', expected one of \['blend', "):
         get_baseline("arima")
+
+
+def _ar2_with_daily_cycle(n, seed=5):
+    # y_t = 6 + 1.5 sin(hour) + a_t, a_t = 1.2 a_(t-1) - 0.35 a_(t-2) + noise: a linear model is the best forecast
+    rng = np.random.default_rng(seed)
+    a, noise = np.zeros(n), rng.normal(0.0, 0.5, n)
+    for i in range(2, n):  # test data only
+        a[i] = 1.2 * a[i - 1] - 0.35 * a[i - 2] + noise[i]
+    return 6.0 + 1.5 * np.sin(2 * np.pi * np.arange(n) / 24) + a
+
+
+def test_linear_beats_the_blend_on_a_linear_process_and_is_exact_on_its_features():
+    times = _times(24 * 400)
+    speed = _ar2_with_daily_cycle(len(times))
+    train, val_origins = np.arange(len(times)) < 24 * 280, np.arange(24 * 280 + 168, 24 * 320, 6)
+    test_origins = np.arange(24 * 330, 24 * 399, 6)
+    linear = get_baseline("linear")
+    params = json.loads(json.dumps(linear.fit(times, speed, train, val_origins, 24)))
+    assert params["n_lags"] in LINEAR_LAG_CHOICES and np.shape(params["coef"]) == (params["n_lags"] + 24, 24)
+    y = speed[test_origins[:, None] + np.arange(1, 25)]
+    pred = linear.predict(times, speed, test_origins, 24, params)
+    blend = get_baseline("blend")
+    pred_blend = blend.predict(times, speed, test_origins, 24, blend.fit(times, speed, train, val_origins, 24))
+    rmse_lin, rmse_blend = np.sqrt(np.mean((pred - y) ** 2, 0)), np.sqrt(np.mean((pred_blend - y) ** 2, 0))
+    assert (rmse_lin[:3] < 0.95 * rmse_blend[:3]).all()  # the AR(2) momentum the blend cannot see
+    assert np.mean(rmse_lin) < np.mean(rmse_blend)
+    # the forecast is the last value plus features @ coef, by hand for one origin
+    x = linear_features(times, speed, test_origins[:1], params["n_lags"], params["level_mean"])
+    np.testing.assert_allclose(pred[0], speed[test_origins[0]] + x[0] @ np.asarray(params["coef"]))
+
+
+def test_linear_features_treat_missing_lags_as_no_change():
+    times = _times(10)
+    speed = np.array([1.0, np.nan, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0])
+    x = linear_features(times, speed, np.array([2, 9]), n_lags=4, level_mean=5.0)
+    # origin 2 (02:00 UTC): level 3 - 5, lags y1 (missing) and y0 = 1, then one before the grid
+    np.testing.assert_allclose(x[0, :4], [-2.0, 0.0, -2.0, 0.0])
+    np.testing.assert_allclose(x[1, :4], [5.0, -1.0, -2.0, -3.0])
+    assert x[0, 4 + 2] == 1 and x[1, 4 + 9] == 1 and x[:, 4:].sum() == 2
+    params = {"n_lags": 4, "level_mean": 5.0, "coef": np.full((28, 2), -1.0).tolist()}
+    assert (linear_forecast(times, speed, np.array([2]), 2, params) >= 0).all()  # clipped at 0 m/s
+    with pytest.raises(ValueError, match="linear: fitted for 2 leads, asked for 3"):
+        linear_forecast(times, speed, np.array([2]), 3, params)

@@ -32,6 +32,7 @@ def publish_backtest_report(result: backtesting.StationBacktest) -> None:
             "model": model,
             "rmse_ms": result.rmse_ms[model],
             "mean_skill": round(sum(skill) / len(skill), 4),
+            "coverage_p10_p90": result.coverage.get(model),
         }
         row.update({f"skill_{h}h": skill[h - 1] for h in leads})
         rows.append(row)
@@ -39,7 +40,7 @@ def publish_backtest_report(result: backtesting.StationBacktest) -> None:
     key = result.station_id
     create_table_artifact(key=artifact_key("skill", key), table=rows, description=f"Backtest skill, station {key}")
     plot = plot_rmse_and_skill(result.rmse_by_lead, result.skill_by_lead, f"{key}: {result.n_origins} origins")
-    header = "| model | RMSE m/s | mean skill | " + " | ".join(f"{h} h" for h in leads) + " |"
+    header = "| model | RMSE m/s | mean skill | " + " | ".join(f"{h} h" for h in leads) + " | P10-P90 coverage |"
     lines = [
         f"# Backtest of {key}",
         "",
@@ -50,9 +51,12 @@ def publish_backtest_report(result: backtesting.StationBacktest) -> None:
         markdown_image(plot, "RMSE and skill by lead time"),
         "",
         header,
-        "|" + "---|" * (3 + len(leads)),
+        "|" + "---|" * (4 + len(leads)),
     ]
     for r in rows:
         cells = [f"{r[f'skill_{h}h']:+.3f}" for h in leads]
-        lines.append(f"| {r['model']} | {r['rmse_ms']:.3f} | {r['mean_skill']:+.3f} | " + " | ".join(cells) + " |")
+        cover = "-" if r["coverage_p10_p90"] is None else f"{100 * r['coverage_p10_p90']:.0f} %"
+        lines.append(
+            f"| {r['model']} | {r['rmse_ms']:.3f} | {r['mean_skill']:+.3f} | " + " | ".join(cells) + f" | {cover} |"
+        )
     create_markdown_artifact("\n".join(lines), key=artifact_key("backtest-report", key), description="Backtest")

@@ -18,10 +18,12 @@ from models.backtest import (
     decide_promotion,
     overall_rmse,
     run_backtest,
+    select_origins,
     split_origins,
 )
 from models.baselines import BASELINES
 from models.checkpoint import load_checkpoint
+from models.intervals import INTERVAL_QUANTILES, MIN_RESIDUALS, fit_residual_quantiles, with_intervals
 from models.nwp import NWP_BASELINES, align_nwp
 from models.training import predict
 from models.windows import Cutoffs
@@ -32,6 +34,8 @@ from windcast.config import PipelineConfig
 from windcast.schemas import BACKTEST_SCHEMA, METRIC_SCHEMA
 
 PARAMS_FILE = "params.json"
+INTERVALS_FILE = "intervals.json"  # per-lead residual quantiles on the validation part, written by the backtest
+BAND = (INTERVAL_QUANTILES[0], 0.5, INTERVAL_QUANTILES[1])  # the quantile levels every backtested model reports
 
 
 @dataclass
@@ -47,6 +51,7 @@ class StationBacktest:
     champion: dict
     decision: str
     cutoffs: dict[str, str] = field(default_factory=dict)
+    coverage: dict[str, float] = field(default_factory=dict)  # model label -> share of targets inside P10-P90
 
 
 def load_grid(config: PipelineConfig, station_id: str) -> tuple[pd.DataFrame, HourlyGrid]:
@@ -159,10 +164,14 @@ def backtest_station(config: PipelineConfig, station_id: str, run_id: str) -> St
         champ = registry.get_version(store, station_id, pointer["kind"], pointer["version"])
         models.setdefault(champ.label, champ)
     predictors = {label: make_predictor(v, frame, grid, cutoffs.val_end, horizon, nwp) for label, v in models.items()}
-    quantiles = tuple(config.training.quantiles) or None
-    result = run_backtest(
-        grid.times, grid.speed, test_origins, predictors, horizon, quantiles, baselines["persistence"].label
-    )
+    train_stop, val_stop = cutoffs.stops(grid.times)
+    interval_origins = select_origins(grid.speed, lookback, horizon, train_stop, val_stop, 1)
+    net_quantiles = tuple(config.training.quantiles)
+    banded = {
+        label: banded_predictor(fn, models[label], grid, interval_origins, horizon, net_quantiles, cutoffs)
+        for label, fn in predictors.items()
+    }
+    result = run_backtest(grid.times, grid.speed, test_origins, banded, horizon, BAND, baselines["persistence"].label)
     write_backtest(store, station_id, run_id, result, models)
     champion, decision = promote(store, station_id, result.metrics, baselines, challengers, pointer, models)
     if nwp is not None:
@@ -184,7 +193,46 @@ def backtest_station(config: PipelineConfig, station_id: str, run_id: str) -> St
         champion=champion,
         decision=decision,
         cutoffs=cutoffs.to_dict(),
+        coverage=_overall(metrics, "coverage_p10_p90"),
     )
+
+
+def _point_and_band(pred: np.ndarray, quantiles: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray | None]:
+    """(point, (N, H, 3) P10/P50/P90 or None) from a model's output: quantile networks keep their own band."""
+    if pred.ndim == 2:
+        return pred, None
+    point = pred[..., quantiles.index(0.5)]
+    if all(q in quantiles for q in BAND):
+        return point, pred[..., [quantiles.index(q) for q in BAND]]
+    return point, None
+
+
+def banded_predictor(fn, version, grid: HourlyGrid, interval_origins, horizon, net_quantiles, cutoffs: Cutoffs):
+    """The predictor returning (N, H, 3) P10/P50/P90: a quantile network's own band, or the point forecast with
+    per-lead quantiles of its validation residuals (conformal), which are written to the version's
+    intervals.json for the forecast flow. With under MIN_RESIDUALS validation origins it stays a point forecast."""
+    quantiles = net_quantiles if version.kind not in BASELINES else ()
+    if len(interval_origins) < MIN_RESIDUALS:
+        return lambda origins: _point_and_band(np.asarray(fn(origins), dtype=float), quantiles)[0]
+    point, band = _point_and_band(np.asarray(fn(interval_origins), dtype=float), quantiles)
+    if band is not None:
+        return lambda origins: _point_and_band(np.asarray(fn(origins), dtype=float), quantiles)[1]
+    y_val = grid.speed[interval_origins[:, None] + np.arange(1, horizon + 1)[None, :]]
+    intervals = {**fit_residual_quantiles(y_val, point), "cutoffs": cutoffs.to_dict()}
+    st.atomic_write_bytes(version.path / INTERVALS_FILE, json.dumps(intervals).encode())
+    return lambda origins: with_intervals(_point_and_band(np.asarray(fn(origins), dtype=float), quantiles)[0],
+                                          intervals)  # fmt: skip
+
+
+def read_intervals(version: registry.ModelVersion) -> dict | None:
+    """The version's interval offsets from its latest backtest, or None before its first."""
+    path = version.path / INTERVALS_FILE
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def _overall(metrics: pd.DataFrame, metric: str) -> dict[str, float]:
+    rows = metrics[(metrics["metric"] == metric) & (metrics["horizon_h"] == 0)]
+    return {str(m): round(float(v), 4) for m, v in zip(rows["model"], rows["value"], strict=True)}
 
 
 def _per_lead(by_lead: pd.DataFrame, metric: str) -> dict[str, list[float]]:

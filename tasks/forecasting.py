@@ -20,10 +20,11 @@ import pyarrow as pa
 from models.backtest import HourlyGrid
 from models.baselines import BASELINES
 from models.checkpoint import load_checkpoint
+from models.intervals import apply_intervals
 from models.training import predict
 from tasks import nwp_models, registry
 from tasks import store as st
-from tasks.backtesting import PARAMS_FILE, load_grid
+from tasks.backtesting import PARAMS_FILE, load_grid, read_intervals
 from tasks.training import checkpoint_path
 from windcast.config import PipelineConfig
 from windcast.schemas import FORECAST_SCHEMA
@@ -89,9 +90,20 @@ def champion_forecast(
 ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None, registry.ModelVersion]:
     """(point, p10, p90, version) from the station's champion (or the given version) at one origin.
 
+    P10/P90: a quantile network's own, else the per-lead validation residual quantiles its backtest stored.
+
     Args:
         nwp: `models.nwp.AlignedNwp` at this origin, for a model that reads NWP.
     """
+    point, p10, p90, version = _model_forecast(store, station_id, frame, grid, origin, horizon, version, nwp)
+    intervals = read_intervals(version)
+    if (p10 is None or p90 is None) and intervals is not None:
+        bounds = apply_intervals(np.asarray(point)[None, :], intervals)
+        p10, p90 = bounds[0.1][0], bounds[0.9][0]
+    return point, p10, p90, version
+
+
+def _model_forecast(store, station_id, frame, grid, origin, horizon, version, nwp):
     version = version or champion_version(store, station_id)
     origins = np.array([origin])
     if version.kind in nwp_models.NWP_BASELINES:

@@ -86,12 +86,16 @@ def test_pipeline_flow_end_to_end(prefect_harness, server, tmp_path):
     assert set(metrics.columns) >= set(METRIC_SCHEMA.names)
     overall = metrics[(metrics["horizon_h"] == 0) & (metrics["metric"] == "skill")]
     assert len(overall) == 2 * len(models)
+    coverage = metrics[(metrics["horizon_h"] == 0) & (metrics["metric"] == "coverage_p10_p90")]
+    assert len(coverage) == 2 * len(models) and coverage["value"].between(0, 1).all()
 
     forecasts = read(root / "forecasts")
     assert set(forecasts.columns) >= set(FORECAST_SCHEMA.names) - {"station_id"}
     for _, frame in forecasts.groupby("station_id"):
         assert sorted(frame["horizon_h"]) == list(range(1, HORIZON + 1))
         assert np.isfinite(frame["wind_speed_ms"]).all() and (frame["wind_speed_ms"] >= 0).all()
+        assert frame[["p10", "p90"]].notna().all().all()  # every champion publishes its P10-P90 band
+        assert (frame["p10"] <= frame["wind_speed_ms"]).all() and (frame["wind_speed_ms"] <= frame["p90"]).all()
         assert frame["stale"].all()  # the payloads are from 2022/2024: honest about it
     assert len(list((root / "reports").rglob("*.png"))) >= 2 * 3
 

@@ -11,6 +11,7 @@ from models.training import fit_forecaster
 from tasks import registry
 from tasks import store as st
 from tasks.backtesting import backtest_station
+from tasks.forecasting import forecast_station
 from tasks.training import forecaster_config, station_cutoffs, train_and_register
 from windcast.config import PipelineConfig
 
@@ -84,6 +85,32 @@ def test_first_backtest_makes_the_best_baseline_champion_and_writes_outputs(conf
     metrics = ds.dataset(st.Store(config.data_dir).root / "metrics", partitioning="hive").to_table().to_pandas()
     overall = metrics[(metrics["horizon_h"] == 0) & (metrics["metric"] == "rmse")]
     assert dict(zip(overall["model"], overall["value"].round(4), strict=True))["blend"] == result.rmse_ms["blend v1"]
+
+
+def test_every_model_gets_a_p10_p90_band_scored_in_metrics_and_published_with_the_forecast(config):
+    result = backtest_station(config, "syn", "run-1")
+    store = st.Store(config.data_dir)
+    forecasts = ds.dataset(store.root / "backtests", partitioning="hive").to_table().to_pandas()
+    assert forecasts[["p10", "p90"]].notna().all().all()
+    assert (forecasts["p10"] <= forecasts["y_pred"]).all() and (forecasts["y_pred"] <= forecasts["p90"]).all()
+    metrics = ds.dataset(store.root / "metrics", partitioning="hive").to_table().to_pandas()
+    cover = metrics[(metrics["metric"] == "coverage_p10_p90") & (metrics["horizon_h"] == 0)]
+    assert set(cover["model"]) == set(forecasts["model"])
+    by_model = dict(zip(cover["model"], cover["value"], strict=True))
+    inside = ((forecasts["y_true"] >= forecasts["p10"]) & (forecasts["y_true"] <= forecasts["p90"])).groupby(
+        forecasts["model"]
+    )
+    assert by_model == pytest.approx(inside.mean().to_dict())  # coverage is what the band really covered
+    assert 0.6 < by_model["linear"] < 0.95  # calibrated on validation residuals: near 80 % on a stationary series
+    assert {"pinball_p10", "pinball_p90"} <= set(metrics["metric"])
+    assert result.coverage["linear v1"] == pytest.approx(by_model["linear"], abs=1e-4)
+
+    issue = forecast_station(config, "syn", pd.Timestamp("2023-04-01", tz="UTC"))
+    rows = issue.rows
+    assert rows["model"].iloc[0] == result.champion["kind"]
+    assert rows[["p10", "p90"]].notna().all().all()
+    assert (rows["p10"] <= rows["wind_speed_ms"]).all() and (rows["wind_speed_ms"] <= rows["p90"]).all()
+    assert (rows["p90"] - rows["p10"]).iloc[-1] > (rows["p90"] - rows["p10"]).iloc[0]  # wider at 12 h than 1 h
 
 
 def test_a_worse_challenger_leaves_the_champion_unchanged(config):

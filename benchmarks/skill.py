@@ -1,0 +1,223 @@
+"""Skill of the default networks against every baseline on real stations, full and short histories, several seeds.
+
+Run: python benchmarks/skill.py [--stations ...] [--histories full 3 6 12] [--seeds 0 1 2] [--kinds gru lstm]
+       [--variant default] [--out results.jsonl] [--report results.jsonl ...]
+
+Stations: the four Beijing sites of ../shared/devdata/beijing (4 years hourly) and the embedded sample
+(greensboro, sand_point, mast; full history only). For a history of N months, the station keeps its own test
+period (the last 20 % of its observed hours, as the pipeline splits it) and only the N months before it: a new
+station with N months of data, scored on exactly the same test origins as the full record. The part before the
+test period is split 7:1 into training and validation by observed hours (the pipeline's 70/10 ratio).
+
+Every model is scored on the same origins: every hour of the test period whose 168 h history and 24 h targets are
+observed. Baselines are fitted as the backtest fits them (validation origins every 6 h); the networks train with
+`ForecasterConfig` defaults (one CPU thread) plus the variant's overrides. Each finished fit is appended to --out
+as one JSON line, so a long run can be made in parts and reported together (--report reads them back). The
+report prints, per station and history: mean skill (1 - RMSE / RMSE of persistence, averaged over leads 1-24 h)
+and skill at 1, 6, 12, 24 h of every model (networks: mean over seeds, with the seeds' range), the best network's
+lead over the best baseline, and training seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from models.backtest import select_origins, to_hourly_grid  # noqa: E402
+from models.baselines import BASELINES  # noqa: E402
+from models.windows import Cutoffs, make_cutoffs  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+BEIJING = ROOT.parent / "shared" / "devdata" / "beijing"
+BEIJING_STATIONS = ("Aotizhongxin", "Changping", "Dongsi", "Gucheng")
+SAMPLE_STATIONS = ("greensboro", "sand_point", "mast")
+LOOKBACK, HORIZON, VAL_STEP = 168, 24, 6
+REPORT_LEADS = (1, 6, 12, 24)
+COMPASS = ["N", "NNE", "NE", "ENE", "E", "ESE", "SE", "SSE", "S", "SSW", "SW", "WSW", "W", "WNW", "NW", "NNW"]
+
+# Network variants measured against the defaults: ForecasterConfig overrides (the defaults are "default").
+VARIANTS: dict[str, dict] = {"default": {}}
+
+
+def load_beijing(site: str) -> pd.DataFrame:
+    """One Beijing site as a curated frame: UTC time (the file is Beijing time, UTC+8), speed, direction."""
+    d = pd.read_csv(BEIJING / f"PRSA_Data_{site}_20130301-20170228.csv")
+    local = pd.to_datetime(d[["year", "month", "day", "hour"]])
+    frame = pd.DataFrame(
+        {
+            "time": (local - pd.Timedelta(hours=8)).dt.tz_localize("UTC").astype("datetime64[us, UTC]"),
+            "wind_speed_ms": d["WSPM"].astype(float),
+            "wind_dir_deg": d["wd"].map({c: 22.5 * i for i, c in enumerate(COMPASS)}),
+        }
+    )
+    return frame.dropna(subset=["wind_speed_ms"]).reset_index(drop=True)
+
+
+def load_station(station: str) -> pd.DataFrame:
+    if station in SAMPLE_STATIONS:
+        from benchmarks.train import load_sample
+
+        return load_sample()[station]
+    return load_beijing(station)
+
+
+def history_cutoffs(frame: pd.DataFrame, history: str) -> tuple[pd.DataFrame, Cutoffs]:
+    """(frame, cutoffs) for a history: 'full' (70/10/20) or N months before the full record's test period."""
+    observed = pd.DatetimeIndex(frame["time"])
+    full = make_cutoffs(observed)
+    if history == "full":
+        return frame, full
+    start = full.val_end - pd.DateOffset(months=int(history))
+    kept = frame[frame["time"] >= start].reset_index(drop=True)
+    before = pd.DatetimeIndex(kept["time"])[pd.DatetimeIndex(kept["time"]) < full.val_end]
+    train_end = before[int(len(before) * 7 / 8)]
+    return kept, Cutoffs(train_end, full.val_end)
+
+
+def _targets(speed: np.ndarray, origins: np.ndarray) -> np.ndarray:
+    return speed[origins[:, None] + np.arange(1, HORIZON + 1)[None, :]]
+
+
+def _rmse(pred: np.ndarray, y: np.ndarray) -> list[float]:
+    return np.sqrt(np.mean((pred - y) ** 2, axis=0)).tolist()
+
+
+def run_case(station: str, history: str, seeds, kinds, variant: str, out: Path) -> None:
+    """Fit baselines once and networks per seed on one station and history; append one JSON line per fit."""
+    import torch
+
+    from models.training import ForecasterConfig, fit_forecaster, predict
+
+    frame, cut = history_cutoffs(load_station(station), history)
+    grid = to_hourly_grid(frame)
+    train_stop, val_stop = cut.stops(grid.times)
+    val = select_origins(grid.speed, LOOKBACK, HORIZON, train_stop, val_stop, VAL_STEP)
+    test = select_origins(grid.speed, LOOKBACK, HORIZON, val_stop, len(grid.speed), 1)
+    y = _targets(grid.speed, test)
+    case = {"station": station, "history": history, "n_test_origins": len(test), "cutoffs": cut.to_dict()}
+    rows = []
+    for name, baseline in BASELINES.items():
+        t0 = time.perf_counter()
+        params = baseline.fit(grid.times, grid.speed, np.asarray(grid.times < cut.train_end), val, HORIZON)
+        pred = baseline.predict(grid.times, grid.speed, test, HORIZON, params)
+        rows.append({**case, "model": name, "seed": None, "seconds": time.perf_counter() - t0, "rmse": _rmse(pred, y)})
+    _append(out, rows)
+    torch.set_num_threads(1)
+    for kind in kinds:
+        for seed in seeds:
+            config = ForecasterConfig(kind=kind, seed=seed, num_threads=1, **VARIANTS[variant])
+            t0 = time.perf_counter()
+            fit = fit_forecaster({station: frame}, config, {station: cut})
+            seconds = time.perf_counter() - t0
+            pred = predict(fit.forecaster, frame, grid.times[test], station_id=station)
+            if pred.ndim == 3:
+                pred = pred[..., list(fit.forecaster.quantiles).index(0.5)]
+            row = {**case, "model": f"{kind}:{variant}", "seed": seed, "seconds": seconds, "rmse": _rmse(pred, y),
+                   "epochs": len(fit.history), "best_epochs": fit.best_epochs}  # fmt: skip
+            _append(out, [row])
+            print(f"{station} {history} {kind}:{variant} seed {seed}: {seconds:.0f} s, "
+                  f"skill {_mean_skill(row['rmse'], rows[0]['rmse']):+.3f}", flush=True)  # fmt: skip
+
+
+def _append(out: Path, rows: list[dict]) -> None:
+    with out.open("a") as f:
+        for row in rows:
+            f.write(json.dumps(row) + "\n")
+
+
+def _skill(rmse, ref) -> np.ndarray:
+    return 1 - np.asarray(rmse) / np.asarray(ref)
+
+
+def _mean_skill(rmse, ref) -> float:
+    return float(np.mean(_skill(rmse, ref)))
+
+
+def report(paths: list[Path]) -> None:
+    """Print the tables from JSON lines (the newest line wins for a repeated station/history/model/seed)."""
+    rows = {}
+    for path in paths:
+        for line in path.read_text().splitlines():
+            r = json.loads(line)
+            rows[(r["station"], r["history"], r["model"], r["seed"])] = r
+    frame = pd.DataFrame(rows.values())
+    order = {h: i for i, h in enumerate(["3", "6", "12", "full"])}
+    cases = sorted({(r["station"], r["history"]) for r in rows.values()}, key=lambda c: (c[0], order.get(c[1], 9)))
+    summary = []
+    for station, history in cases:
+        case = frame[(frame["station"] == station) & (frame["history"] == history)]
+        ref = case[case["model"] == "persistence"]["rmse"].iloc[0]
+        print(f"\n### {station}, history {history}{'' if history == 'full' else ' months'}: "
+              f"{case['n_test_origins'].iloc[0]} test origins")  # fmt: skip
+        print(f"{'model':<22} {'mean skill':>10} " + " ".join(f"{h:>6d}h" for h in REPORT_LEADS) + "   train s")
+        scores = {}
+        for model, g in case.groupby("model", sort=False):
+            skills = np.array([_skill(r, ref) for r in g["rmse"]])  # (seeds, H)
+            mean, per_seed = skills.mean(axis=0), skills.mean(axis=1)
+            scores[model] = float(mean.mean())
+            spread = f" ({per_seed.min():+.3f}..{per_seed.max():+.3f})" if len(per_seed) > 1 else ""
+            leads = " ".join(f"{mean[h - 1]:+7.3f}" for h in REPORT_LEADS)
+            secs = f"{g['seconds'].mean():8.1f}" if g["seed"].notna().all() else ""
+            print(f"{model:<22} {mean.mean():+10.3f} {leads}  {secs}{spread}")
+        nets = {m: s for m, s in scores.items() if m not in BASELINES}
+        bases = {m: s for m, s in scores.items() if m in BASELINES}
+        best_b = max(bases, key=bases.get)
+        line = {"station": station, "history": history, "best_baseline": best_b, "baseline_skill": bases[best_b]}
+        for net, s in nets.items():
+            worst_lead = float(np.min(np.mean([_skill(r, ref) for r in case[case["model"] == net]["rmse"]], axis=0)))
+            print(f"{net} lead over best baseline ({best_b}): {s - bases[best_b]:+.3f}; "
+                  f"lowest skill at any lead {worst_lead:+.3f}")  # fmt: skip
+            line[net] = s - bases[best_b]
+        summary.append(line)
+    nets = sorted({k for s in summary for k in s} - {"station", "history", "best_baseline", "baseline_skill"})
+    if nets:
+        print("\n### Lead of each network over the best baseline (mean skill)")
+        print(f"{'station':<14}{'history':>8}  {'best baseline':<24}" + "".join(f"{n:>16}" for n in nets))
+        for s in summary:
+            base = f"{s['best_baseline']} {s['baseline_skill']:+.3f}"
+            print(f"{s['station']:<14}{s['history']:>8}  {base:<24}" + "".join(
+                f"{s[n]:>+16.3f}" if n in s else f"{'-':>16}" for n in nets))  # fmt: skip
+        means = [np.mean([s[n] for s in summary if n in s]) for n in nets]
+        print(f"{'mean':<14}{'':>8}  {'':<24}" + "".join(f"{m:>+16.3f}" for m in means))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--stations", nargs="+", default=[*BEIJING_STATIONS, *SAMPLE_STATIONS])
+    parser.add_argument("--histories", nargs="+", default=["full", "3", "6", "12"], help="full and/or months")
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--kinds", nargs="+", default=["gru", "lstm"], help="network kinds ([] with --kinds none)")
+    parser.add_argument("--variant", default="default", choices=sorted(VARIANTS))
+    parser.add_argument("--out", type=Path, default=Path("skill_results.jsonl"))
+    parser.add_argument("--report", type=Path, nargs="*", help="only print the tables of these JSON-lines files")
+    args = parser.parse_args()
+    if args.report is not None:
+        report(args.report or [args.out])
+        return
+    kinds = [] if args.kinds == ["none"] else args.kinds
+    import torch
+
+    stamp = f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
+    print(f"# windcast skill benchmark, {stamp}; {platform.machine()}, {os.cpu_count()} CPUs, "
+          f"torch {torch.__version__}, 1 thread; variant {args.variant}", flush=True)  # fmt: skip
+    for station in args.stations:
+        for history in args.histories:
+            if station in SAMPLE_STATIONS and history != "full":
+                continue  # the sample's records are one or two years: only their own split is scored
+            run_case(station, history, args.seeds, kinds, args.variant, args.out)
+    report([args.out])
+
+
+if __name__ == "__main__":
+    main()

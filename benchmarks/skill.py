@@ -47,7 +47,10 @@ REPORT_LEADS = (1, 6, 12, 24)
 COMPASS = ["N", "NNE", "NE", "ENE", "E", "ESE", "SE", "SSE", "S", "SSW", "SW", "WSW", "W", "WNW", "NW", "NNW"]
 
 # Network variants measured against the defaults: ForecasterConfig overrides (the defaults are "default").
-VARIANTS: dict[str, dict] = {"default": {}}
+VARIANTS: dict[str, dict] = {
+    "default": {},
+    "skip": {"linear_skip": True},  # frozen closed-form ridge under the head; the start competes on validation
+}
 
 
 def load_beijing(site: str) -> pd.DataFrame:

@@ -42,6 +42,7 @@ class NetworkConfig:
     anchor_period_steps: int = 24  # the anchor repeats with this period, so c_{t+h} = c_{t+h-period}
     anchor_tau_steps: float = 12.0  # initial e-folding time of the blend weights
     n_future: int = 0  # K, future-known inputs per target hour (NWP) read by the head; 0: none
+    skip_lags: int = 0  # > 0: a linear skip path (last skip_lags target values + hour of day) adds to the base
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -60,6 +61,8 @@ class NetworkConfig:
             )
         if self.n_future < 0 or (self.n_future and self.autoregressive):
             raise ValueError(f"n_future {self.n_future!r} must be >= 0, and 0 for an autoregressive network")
+        if self.skip_lags < 0 or (self.skip_lags and self.autoregressive):
+            raise ValueError(f"skip_lags must be >= 0 and 0 for an autoregressive network, got {self.skip_lags!r}")
         if not 0 <= self.target_channel < self.n_features:
             raise ValueError(f"target_channel {self.target_channel!r} is outside 0..{self.n_features - 1}")
         q = tuple(float(v) for v in self.quantiles)
@@ -114,6 +117,13 @@ class RecurrentForecaster(nn.Module):
         nn.init.zeros_(self.head.weight)  # start as the baseline: blend, persistence or (non-residual) zero
         nn.init.zeros_(self.head.bias)
         self._median = c.quantiles.index(0.5) if c.quantiles else 0
+        if c.skip_lags:
+            # the linear skip path: a direct ridge on the recent lags and the hour of day correcting the blend (set
+            # in closed form by models.skip.init_skip_path, then frozen); the encoder's head learns what it misses
+            self.skip = nn.Linear(skip_width(c), c.horizon_steps)
+            nn.init.zeros_(self.skip.weight)
+            nn.init.zeros_(self.skip.bias)
+            self.skip.requires_grad_(False)
         if c.anchor_channel >= 0:
             w = torch.exp(-torch.arange(1, steps + 1, dtype=torch.float32) / c.anchor_tau_steps)  # (S,)
             self.blend_logit = nn.Parameter(torch.logit(w.clamp(1e-4, 1 - 1e-4)))
@@ -130,6 +140,20 @@ class RecurrentForecaster(nn.Module):
             )
             nn.init.zeros_(self.future_mlp[-1].weight)
             nn.init.zeros_(self.future_mlp[-1].bias)
+
+    def skip_inputs(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, skip_width): [level, x_(t-k) - level for k = 1..skip_lags-1, one-hot UTC hour of the origin]."""
+        c = self.config
+        target = x[:, -c.skip_lags :, c.target_channel]  # (B, K), oldest first
+        level = target[:, -1:]
+        lags = (target[:, :-1] - level).flip(-1)  # (B, K-1): t-1, t-2, ...
+        parts = [level, lags]
+        hour = [(s, co) for s, co, period in c.cyclic_pairs if period == 24.0]
+        if hour:
+            angle = torch.atan2(x[:, -1, hour[0][0]], x[:, -1, hour[0][1]])  # 2 pi hour / 24
+            idx = torch.round(angle * 24 / (2 * math.pi)).long() % 24
+            parts.append(F.one_hot(idx, 24).to(x.dtype))
+        return torch.cat(parts, dim=1)
 
     def _baseline(self, level: torch.Tensor, anchor: torch.Tensor | None) -> torch.Tensor:
         # level (B,), anchor (B, S) climatology at the target times -> (B, S) baseline in scaled units
@@ -192,7 +216,10 @@ class RecurrentForecaster(nn.Module):
             raw = self.head(hidden).view(x.shape[0], c.horizon_steps, c.n_outputs)  # (B, H, Q)
             if future is not None:
                 raw = raw + self._future_term(hidden, future)
-            y = self._shape_out(raw, self._baseline(level, anchors))
+            base = self._baseline(level, anchors)
+            if c.skip_lags:
+                base = base + self.skip(self.skip_inputs(x))  # (B, H)
+            y = self._shape_out(raw, base)
         else:
             y = self._roll(out[:, -1], state, x[:, -1], level, anchors)  # (B, H, Q)
         return y if c.quantiles else y[..., 0]
@@ -226,6 +253,12 @@ class RecurrentForecaster(nn.Module):
             s, co = cols[i_sin], cols[i_cos]
             cols[i_sin], cols[i_cos] = s * math.cos(a) + co * math.sin(a), co * math.cos(a) - s * math.sin(a)
         return torch.stack(cols, dim=1)
+
+
+def skip_width(config: NetworkConfig) -> int:
+    """Inputs of the skip path: level + (skip_lags - 1) lags + 24 hours when an hour sin/cos pair is an input."""
+    has_hour = any(period == 24.0 for _, _, period in config.cyclic_pairs)
+    return config.skip_lags + (24 if has_hour else 0)
 
 
 class ForecastEnsemble(nn.Module):

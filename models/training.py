@@ -29,6 +29,7 @@ from models.features import (
 from models.networks import ForecastEnsemble, NetworkConfig, forecast_loss
 from models.nwp import NWP_FEATURE_NAMES, AlignedNwp, align_nwp, nwp_features, refuse_future_issues
 from models.scaling import Scaler, fit_scaler
+from models.skip import init_skip_path
 from models.windows import SPLIT_FRACTIONS, Cutoffs, WindowSet, build_window_set, history_view, make_cutoffs
 
 log = logging.getLogger("windcast.models.training")
@@ -66,6 +67,7 @@ class ForecasterConfig:
     day_of_year: bool | None = None  # None: only when training covers every month in >= 2 years
     climatology_anchor: bool = True  # hour-of-day climatology channel + blend baseline under the head
     anchor_tau_steps: float = 12.0  # initial e-folding time (steps) of the blend weights
+    linear_skip: bool = False  # a frozen ridge skip path (closed form, see models/skip.py) under the head
     split_fractions: tuple[float, float, float] = SPLIT_FRACTIONS
 
     def __post_init__(self) -> None:
@@ -95,6 +97,7 @@ class ForecasterConfig:
             kind=self.kind, n_features=n_features, hidden_size=self.hidden_size, num_layers=self.num_layers,
             dropout=self.dropout, horizon_steps=self.horizon_steps, quantiles=tuple(self.quantiles),
             autoregressive=self.autoregressive, cyclic_pairs=tuple(cyclic_pairs), n_members=self.n_members,
+            skip_lags=self.lookback_steps if self.linear_skip else 0,
         )  # fmt: skip
 
 
@@ -187,6 +190,11 @@ def train_network(
         opt, max_lr=config.learning_rate, total_steps=config.max_epochs * steps, pct_start=0.15
     )
     history, best_loss, best_epoch, best_state = [], float("inf"), 0, None
+    if model.config.skip_lags:  # the start is a fitted linear model: training must beat it on validation
+        best_loss, best_state = (
+            evaluate_loss(model, windows, val, device=device, bf16=bf16),
+            copy.deepcopy(model.state_dict()),
+        )
     for epoch in range(1, config.max_epochs + 1):
         t0, lr = time.perf_counter(), opt.param_groups[0]["lr"]
         model.train()
@@ -318,6 +326,8 @@ def fit_forecaster(
     torch.manual_seed(config.seed)
     n_future = len(NWP_FEATURE_NAMES) if futures is not None else 0
     model = ForecastEnsemble(config.network_config(len(spec.names), spec.cyclic_pairs, spec.anchor_channel, n_future))
+    if config.linear_skip:
+        log.info("linear skip path: %s", init_skip_path(model, windows))
     history, best = [], []
     for i, member in enumerate(model.members):
         torch.manual_seed(config.seed + 1009 * i)  # dropout stream per member

@@ -1,0 +1,74 @@
+"""Closed-form start for the networks' linear skip path: the ridge regression the `linear` baseline fits.
+
+The skip path maps [level, recent lags - level, one-hot hour] to a correction of the network's blend baseline at
+every lead. Before any gradient step it is set to the ridge solution of (target - blend) on the training windows
+(scaled units), with the number of lags and the penalty chosen on the validation windows (a search like
+`models.baselines.fit_linear`'s; a large penalty leaves the blend alone); then it is frozen, and the recurrent
+encoder's head (initialised at zero) learns only what blend + ridge miss. So an untrained network is the better
+of the blend and a blend-anchored linear model on validation, and early stopping keeps the encoder only where
+it helps.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from models.baselines import LINEAR_LAG_CHOICES, MAX_LINEAR_ORIGINS
+from models.networks import ForecastEnsemble
+from models.windows import WindowSet
+
+# Penalties (x each column group's mean square): the largest leaves the skip path near 0, i.e. the blend alone.
+SKIP_ALPHAS = tuple(float(a) for a in np.geomspace(1e-4, 1e3, 15))
+
+
+def _design(model: ForecastEnsemble, windows: WindowSet, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    member = model.members[0]
+    xs, ys = [], []
+    for chunk in np.array_split(starts, max(1, -(-len(starts) // 4096))):
+        x, y = windows.gather(chunk)
+        base = member._baseline(x[:, -1, member.config.target_channel], member._anchors(x))  # the start: the blend
+        xs.append(member.skip_inputs(x).double().numpy())
+        ys.append((y - base).double().numpy())
+    return np.concatenate(xs), np.concatenate(ys)
+
+
+def _columns(n_lags: int, width: int, skip_lags: int) -> np.ndarray:
+    return np.concatenate([np.arange(n_lags), np.arange(skip_lags, width)])  # the first n_lags lags + the hours
+
+
+def _ridge(gram: np.ndarray, cross: np.ndarray, n_lags: int, alpha: float) -> np.ndarray:
+    # every coefficient is shrunk towards 0, i.e. towards the blend: lags by their mean square, hours by theirs
+    diag = np.diag(gram)
+    penalty = np.empty_like(diag)
+    penalty[:n_lags] = diag[:n_lags].mean()
+    penalty[n_lags:] = diag[n_lags:].mean() if len(diag) > n_lags else 0.0
+    return np.linalg.solve(gram + np.diag(alpha * penalty + 1e-12), cross)
+
+
+@torch.no_grad()
+def init_skip_path(model: ForecastEnsemble, windows: WindowSet) -> dict:
+    """Set every member's skip path to the ridge chosen on validation; returns {n_lags, alpha, val_mse}."""
+    config = model.config
+    train = windows.starts["train"]
+    if len(train) > MAX_LINEAR_ORIGINS:
+        train = train[np.linspace(0, len(train) - 1, MAX_LINEAR_ORIGINS).round().astype(int)]
+    x, y = _design(model, windows, train)
+    x_val, y_val = _design(model, windows, windows.starts["val"])
+    width = x.shape[1]
+    best = (np.inf, 0, 0.0, None)
+    for n_lags in [n for n in LINEAR_LAG_CHOICES if n < config.skip_lags] + [config.skip_lags]:
+        cols = _columns(n_lags, width, config.skip_lags)
+        gram, cross = x[:, cols].T @ x[:, cols], x[:, cols].T @ y
+        for alpha in SKIP_ALPHAS:
+            coef = _ridge(gram, cross, n_lags, alpha)
+            mse = float(np.mean((x_val[:, cols] @ coef - y_val) ** 2))
+            if mse < best[0]:
+                best = (mse, n_lags, alpha, (cols, coef))
+    mse, n_lags, alpha, (cols, coef) = best
+    weight = np.zeros((config.horizon_steps, width))
+    weight[:, cols] = coef.T
+    for member in model.members:
+        member.skip.weight.copy_(torch.from_numpy(weight).float())
+        member.skip.bias.zero_()
+    return {"n_lags": int(n_lags), "alpha": float(alpha), "val_mse": mse}

@@ -1,0 +1,72 @@
+"""The networks' linear skip path: closed-form start, frozen, never worse than the blend start on validation."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import torch
+
+from models.checkpoint import load_checkpoint, save_fit
+from models.networks import ForecastEnsemble, NetworkConfig
+from models.skip import init_skip_path
+from models.training import ForecasterConfig, evaluate_loss, fit_forecaster, predict
+from models.windows import build_window_set
+from tests.models.test_training import FAST
+
+
+def ar2_frame(n_hours: int = 2400, seed: int = 0) -> pd.DataFrame:
+    """AR(2) weather (momentum the blend cannot see) on a daily cycle: a linear model forecasts it best."""
+    rng = np.random.default_rng(seed)
+    t = pd.date_range("2021-01-01", periods=n_hours, freq="1h", tz="UTC")
+    a = np.zeros(n_hours)
+    for i in range(2, n_hours):  # test data only
+        a[i] = 1.3 * a[i - 1] - 0.4 * a[i - 2] + rng.normal(0, 0.5)
+    speed = np.clip(7 + 1.5 * np.sin(2 * np.pi * t.hour.to_numpy() / 24) + a, 0, None)
+    return pd.DataFrame({"time": t.astype("datetime64[us, UTC]"), "wind_speed_ms": speed})
+
+
+def test_skip_inputs_are_level_lags_and_the_origin_hour():
+    config = NetworkConfig(n_features=3, hidden_size=4, horizon_steps=2, skip_lags=3, cyclic_pairs=((1, 2, 24.0),))
+    member = ForecastEnsemble(config).members[0]
+    hour = 13
+    x = torch.zeros(1, 5, 3)
+    x[0, :, 0] = torch.tensor([9.0, 9.0, 1.0, 2.0, 4.0])
+    x[0, -1, 1], x[0, -1, 2] = math.sin(2 * math.pi * hour / 24), math.cos(2 * math.pi * hour / 24)
+    z = member.skip_inputs(x)[0]
+    assert z.shape == (3 + 24,)
+    np.testing.assert_allclose(z[:3].numpy(), [4.0, -2.0, -3.0])  # level, then y_(t-1) - y_t, y_(t-2) - y_t
+    assert z[3 + hour] == 1 and z[3:].sum() == 1
+    assert not any(p.requires_grad for p in member.skip.parameters())  # frozen: set in closed form only
+
+
+def test_the_closed_form_start_beats_the_blend_start_and_training_never_loses_it(tmp_path):
+    frame = ar2_frame()
+    fast = {**FAST, "lookback_steps": 48, "max_epochs": 2, "patience": 1}
+    blend_fit = fit_forecaster({"a": frame}, ForecasterConfig(**{**fast, "max_epochs": 1, "learning_rate": 1e-9}))
+    fit = fit_forecaster({"a": frame}, ForecasterConfig(**fast, linear_skip=True))
+    assert fit.forecaster.model.config.skip_lags == 48
+    # validation RMSE of the untouched blend start vs the fitted skip network
+    assert fit.metrics["val_rmse_ms"] < 0.95 * blend_fit.metrics["val_rmse_ms"]
+    assert fit.metrics["test_rmse_ms"] < 0.95 * blend_fit.metrics["test_rmse_ms"]
+    # a member whose training never beat the closed-form start keeps it: best epoch 0 is allowed
+    assert all(b >= 0 for b in fit.best_epochs)
+    path = save_fit(tmp_path / "m.pt", fit)
+    loaded, _ = load_checkpoint(path)
+    origins = frame["time"].iloc[[-100, -50]]
+    np.testing.assert_array_equal(predict(loaded, frame, origins), predict(fit.forecaster, frame, origins))
+
+
+def test_init_sets_every_member_and_reports_the_choice():
+    frame = ar2_frame(1200)
+    values = frame["wind_speed_ms"].to_numpy(np.float32)
+    hours = frame["time"].dt.hour.to_numpy()
+    matrix = np.stack([(values - 7) / 2, np.sin(2 * np.pi * hours / 24), np.cos(2 * np.pi * hours / 24)], 1)
+    windows = build_window_set([matrix.astype(np.float32)], [(800, 1000)], 48, 6)
+    config = NetworkConfig(n_features=3, hidden_size=4, horizon_steps=6, skip_lags=48, n_members=2,
+                           cyclic_pairs=((1, 2, 24.0),))  # fmt: skip
+    model = ForecastEnsemble(config)
+    before = evaluate_loss(model, windows, windows.starts["val"], device=torch.device("cpu"))
+    choice = init_skip_path(model, windows)
+    after = evaluate_loss(model, windows, windows.starts["val"], device=torch.device("cpu"))
+    assert choice["n_lags"] in (24, 48) and choice["alpha"] > 0 and after < 0.9 * before
+    assert torch.equal(model.members[0].skip.weight, model.members[1].skip.weight)

@@ -12,7 +12,8 @@ test period is split 7:1 into training and validation by observed hours (the pip
 Every model is scored on the same origins: every hour of the test period whose 168 h history and 24 h targets are
 observed. Baselines are fitted as the backtest fits them (validation origins every 6 h); the networks train with
 `ForecasterConfig` defaults (one CPU thread) plus the variant's overrides. Each finished fit is appended to --out
-as one JSON line, so a long run can be made in parts and reported together (--report reads them back). The
+as one JSON line, so a long run can be made in parts (a network fit already in --out is not redone) and
+reported together (--report reads them back). The
 report prints, per station and history: mean skill (1 - RMSE / RMSE of persistence, averaged over leads 1-24 h)
 and skill at 1, 6, 12, 24 h of every model (networks: mean over seeds, with the seeds' range), the best network's
 lead over the best baseline, and training seconds.
@@ -117,8 +118,11 @@ def run_case(station: str, history: str, seeds, kinds, variant: str, out: Path) 
         rows.append({**case, "model": name, "seed": None, "seconds": time.perf_counter() - t0, "rmse": _rmse(pred, y)})
     _append(out, rows)
     torch.set_num_threads(1)
+    done = _done(out)
     for kind in kinds:
         for seed in seeds:
+            if (station, history, f"{kind}:{variant}", seed) in done:
+                continue  # finished by an earlier run writing to the same file
             config = ForecasterConfig(kind=kind, seed=seed, num_threads=1, **VARIANTS[variant])
             t0 = time.perf_counter()
             fit = fit_forecaster({station: frame}, config, {station: cut})
@@ -131,6 +135,13 @@ def run_case(station: str, history: str, seeds, kinds, variant: str, out: Path) 
             _append(out, [row])
             print(f"{station} {history} {kind}:{variant} seed {seed}: {seconds:.0f} s, "
                   f"skill {_mean_skill(row['rmse'], rows[0]['rmse']):+.3f}", flush=True)  # fmt: skip
+
+
+def _done(out: Path) -> set[tuple]:
+    if not out.exists():
+        return set()
+    rows = [json.loads(line) for line in out.read_text().splitlines() if line.strip()]
+    return {(r["station"], r["history"], r["model"], r["seed"]) for r in rows}
 
 
 def _append(out: Path, rows: list[dict]) -> None:

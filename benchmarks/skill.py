@@ -50,7 +50,8 @@ COMPASS = ["N", "NNE", "NE", "ENE", "E", "ESE", "SE", "SSE", "S", "SSW", "SW", "
 # Network variants measured against the defaults: ForecasterConfig overrides (the defaults are "default").
 VARIANTS: dict[str, dict] = {
     "default": {},
-    "skip": {"linear_skip": True},  # frozen closed-form ridge under the head; the start competes on validation
+    "blend": {"linear_skip": False},  # the defaults before the skip path (2026-11-22): the blend start only
+    "skip": {"linear_skip": True},  # frozen closed-form ridge on top of the blend; the start competes on validation
 }
 
 

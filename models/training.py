@@ -67,7 +67,7 @@ class ForecasterConfig:
     day_of_year: bool | None = None  # None: only when training covers every month in >= 2 years
     climatology_anchor: bool = True  # hour-of-day climatology channel + blend baseline under the head
     anchor_tau_steps: float = 12.0  # initial e-folding time (steps) of the blend weights
-    linear_skip: bool = False  # a frozen ridge skip path (closed form, see models/skip.py) under the head
+    linear_skip: bool = True  # a frozen closed-form ridge skip path on top of the blend (models/skip.py)
     split_fractions: tuple[float, float, float] = SPLIT_FRACTIONS
 
     def __post_init__(self) -> None:
@@ -97,7 +97,7 @@ class ForecasterConfig:
             kind=self.kind, n_features=n_features, hidden_size=self.hidden_size, num_layers=self.num_layers,
             dropout=self.dropout, horizon_steps=self.horizon_steps, quantiles=tuple(self.quantiles),
             autoregressive=self.autoregressive, cyclic_pairs=tuple(cyclic_pairs), n_members=self.n_members,
-            skip_lags=self.lookback_steps if self.linear_skip else 0,
+            skip_lags=self.lookback_steps if self.linear_skip and not self.autoregressive else 0,
         )  # fmt: skip
 
 

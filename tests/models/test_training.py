@@ -50,7 +50,7 @@ def test_fit_learns_and_reports_everything(caplog):
     assert any("epoch 3/3" in r.getMessage() for r in caplog.records)
     assert fit.feature_names == ["wind_speed_ms", "wind_dir_sin", "wind_dir_cos", "wind_gust_ms",
                                  "hour_clim_ms", "hour_sin", "hour_cos"]  # fmt: skip
-    assert fit.best_epochs[0] in (1, 2, 3)
+    assert fit.best_epochs[0] in (0, 1, 2, 3)  # 0: no epoch beat the closed-form start on validation
     assert set(fit.cutoffs) == {"a"} and fit.n_windows["train"] > fit.n_windows["val"] > 0
     assert fit.metrics["test_rmse_ms"] > 0 and len(fit.metrics["test_rmse_by_lead_ms"]) == 6
     assert fit.training_window["end"] == fit.cutoffs["a"].train_end.isoformat()

@@ -37,6 +37,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from models.backtest import select_origins, to_hourly_grid  # noqa: E402
 from models.baselines import BASELINES  # noqa: E402
+from models.intervals import MIN_RESIDUALS, apply_intervals, fit_residual_quantiles  # noqa: E402
+from models.metrics import interval_coverage, pinball_loss  # noqa: E402
 from models.windows import Cutoffs, make_cutoffs  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -110,13 +112,17 @@ def run_case(station: str, history: str, seeds, kinds, variant: str, out: Path) 
     val = select_origins(grid.speed, LOOKBACK, HORIZON, train_stop, val_stop, VAL_STEP)
     test = select_origins(grid.speed, LOOKBACK, HORIZON, val_stop, len(grid.speed), 1)
     y = _targets(grid.speed, test)
+    val_all = select_origins(grid.speed, LOOKBACK, HORIZON, train_stop, val_stop, 1)  # for the P10-P90 band
+    y_val = _targets(grid.speed, val_all)
     case = {"station": station, "history": history, "n_test_origins": len(test), "cutoffs": cut.to_dict()}
     rows = []
     for name, baseline in BASELINES.items():
         t0 = time.perf_counter()
         params = baseline.fit(grid.times, grid.speed, np.asarray(grid.times < cut.train_end), val, HORIZON)
         pred = baseline.predict(grid.times, grid.speed, test, HORIZON, params)
-        rows.append({**case, "model": name, "seed": None, "seconds": time.perf_counter() - t0, "rmse": _rmse(pred, y)})
+        seconds = time.perf_counter() - t0
+        band = _band(baseline.predict(grid.times, grid.speed, val_all, HORIZON, params), y_val, pred, y)
+        rows.append({**case, "model": name, "seed": None, "seconds": seconds, "rmse": _rmse(pred, y), **band})
     _append(out, rows)
     torch.set_num_threads(1)
     done = _done(out)
@@ -129,13 +135,25 @@ def run_case(station: str, history: str, seeds, kinds, variant: str, out: Path) 
             fit = fit_forecaster({station: frame}, config, {station: cut})
             seconds = time.perf_counter() - t0
             pred = predict(fit.forecaster, frame, grid.times[test], station_id=station)
+            pred_val = predict(fit.forecaster, frame, grid.times[val_all], station_id=station)
             if pred.ndim == 3:
-                pred = pred[..., list(fit.forecaster.quantiles).index(0.5)]
+                median = list(fit.forecaster.quantiles).index(0.5)
+                pred, pred_val = pred[..., median], pred_val[..., median]
             row = {**case, "model": f"{kind}:{variant}", "seed": seed, "seconds": seconds, "rmse": _rmse(pred, y),
-                   "epochs": len(fit.history), "best_epochs": fit.best_epochs}  # fmt: skip
+                   "epochs": len(fit.history), "best_epochs": fit.best_epochs,
+                   **_band(pred_val, y_val, pred, y)}  # fmt: skip
             _append(out, [row])
             print(f"{station} {history} {kind}:{variant} seed {seed}: {seconds:.0f} s, "
                   f"skill {_mean_skill(row['rmse'], rows[0]['rmse']):+.3f}", flush=True)  # fmt: skip
+
+
+def _band(pred_val: np.ndarray, y_val: np.ndarray, pred: np.ndarray, y: np.ndarray) -> dict:
+    """Test coverage and mean pinball loss of the P10-P90 band from validation residuals (models/intervals.py)."""
+    if len(y_val) < MIN_RESIDUALS:
+        return {}
+    bounds = apply_intervals(pred, fit_residual_quantiles(y_val, pred_val))
+    pinball = np.mean([pinball_loss(y, bounds[q], q, axis=None) for q in bounds])
+    return {"coverage": float(interval_coverage(y, bounds[0.1], bounds[0.9], axis=None)), "pinball": float(pinball)}
 
 
 def _done(out: Path) -> set[tuple]:
@@ -175,7 +193,8 @@ def report(paths: list[Path]) -> None:
         ref = case[case["model"] == "persistence"]["rmse"].iloc[0]
         print(f"\n### {station}, history {history}{'' if history == 'full' else ' months'}: "
               f"{case['n_test_origins'].iloc[0]} test origins")  # fmt: skip
-        print(f"{'model':<22} {'mean skill':>10} " + " ".join(f"{h:>6d}h" for h in REPORT_LEADS) + "   train s")
+        print(f"{'model':<22} {'mean skill':>10} " + " ".join(f"{h:>6d}h" for h in REPORT_LEADS)
+              + "   train s  P10-P90 cover")  # fmt: skip
         scores = {}
         for model, g in case.groupby("model", sort=False):
             skills = np.array([_skill(r, ref) for r in g["rmse"]])  # (seeds, H)
@@ -183,8 +202,10 @@ def report(paths: list[Path]) -> None:
             scores[model] = float(mean.mean())
             spread = f" ({per_seed.min():+.3f}..{per_seed.max():+.3f})" if len(per_seed) > 1 else ""
             leads = " ".join(f"{mean[h - 1]:+7.3f}" for h in REPORT_LEADS)
-            secs = f"{g['seconds'].mean():8.1f}" if g["seed"].notna().all() else ""
-            print(f"{model:<22} {mean.mean():+10.3f} {leads}  {secs}{spread}")
+            secs = f"{g['seconds'].mean():8.1f}" if g["seed"].notna().all() else " " * 8
+            cover = g["coverage"].mean() if "coverage" in g and g["coverage"].notna().any() else np.nan
+            cover = f"{100 * cover:8.1f} %" if np.isfinite(cover) else " " * 10
+            print(f"{model:<22} {mean.mean():+10.3f} {leads}  {secs}  {cover}{spread}")
         nets = {m: s for m, s in scores.items() if m not in BASELINES}
         bases = {m: s for m, s in scores.items() if m in BASELINES}
         best_b = max(bases, key=bases.get)

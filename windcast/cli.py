@@ -58,11 +58,13 @@ def print_backtest(result: dict) -> None:
     horizon = len(next(iter(result["skill_by_lead"].values())))
     leads = [h for h in (1, 2, 3, 6, 12, 18, 24) if h <= horizon]
     print(f"\n{result['station_id']}: {result['n_origins']} test origins (run {result['run_id']})")
-    print(f"{'model':<18} {'RMSE m/s':>8} {'mean skill':>10} " + " ".join(f"{h:>5}h" for h in leads))
+    print(f"{'model':<18} {'RMSE m/s':>8} {'mean skill':>10} " + " ".join(f"{h:>5}h" for h in leads) + "  P10-P90")
+    coverage = result.get("coverage", {})
     for model, rmse in sorted(result["rmse_ms"].items(), key=lambda kv: kv[1]):
         skill = result["skill_by_lead"][model]
         cells = " ".join(f"{skill[h - 1]:+6.3f}" for h in leads)
-        print(f"{model:<18} {rmse:8.3f} {sum(skill) / len(skill):+10.3f} {cells}")
+        cover = f"{100 * coverage[model]:6.1f} %" if model in coverage else ""
+        print(f"{model:<18} {rmse:8.3f} {sum(skill) / len(skill):+10.3f} {cells} {cover}")
     print(f"decision: {result['decision']}")
 
 

@@ -326,7 +326,7 @@ def fit_forecaster(
     torch.manual_seed(config.seed)
     n_future = len(NWP_FEATURE_NAMES) if futures is not None else 0
     model = ForecastEnsemble(config.network_config(len(spec.names), spec.cyclic_pairs, spec.anchor_channel, n_future))
-    if config.linear_skip:
+    if model.config.skip_lags:  # not for an autoregressive network
         log.info("linear skip path: %s", init_skip_path(model, windows))
     history, best = [], []
     for i, member in enumerate(model.members):

@@ -42,7 +42,9 @@ def test_skip_inputs_are_level_lags_and_the_origin_hour():
 def test_the_closed_form_start_beats_the_blend_start_and_training_never_loses_it(tmp_path):
     frame = ar2_frame()
     fast = {**FAST, "lookback_steps": 48, "max_epochs": 2, "patience": 1}
-    blend_fit = fit_forecaster({"a": frame}, ForecasterConfig(**{**fast, "max_epochs": 1, "learning_rate": 1e-9}))
+    blend_fit = fit_forecaster(
+        {"a": frame}, ForecasterConfig(**{**fast, "max_epochs": 1, "learning_rate": 1e-9}, linear_skip=False)
+    )
     fit = fit_forecaster({"a": frame}, ForecasterConfig(**fast, linear_skip=True))
     assert fit.forecaster.model.config.skip_lags == 48
     # validation RMSE of the untouched blend start vs the fitted skip network

@@ -87,7 +87,7 @@ def test_nwp_path_end_to_end(prefect_harness, server, tmp_path):
     assert ((past["issued_at"] - past["run_time"]) == pd.Timedelta(hours=6)).all()  # known 6 h after the run
 
     backtests = ds.dataset(config.data_dir / "backtests", format="parquet", partitioning="hive").to_table().to_pandas()
-    kinds = {"persistence", "seasonal_naive", "climatology", "blend", "nwp", "nwp_mos", "gru", "gru_nwp"}
+    kinds = {"persistence", "seasonal_naive", "climatology", "blend", "linear", "nwp", "nwp_mos", "gru", "gru_nwp"}
     assert set(backtests["model"]) == kinds
     origins = backtests.groupby("model")["origin_time"].apply(lambda s: tuple(sorted(set(s))))
     assert origins.nunique() == 1 and len(origins.iloc[0]) > 10  # every model on the same origins

@@ -107,7 +107,7 @@ def test_nwp_path_end_to_end(prefect_harness, server, tmp_path):
     result = forecast_station(stale, "coast", pd.Timestamp("2024-02-10 01:00", tz="UTC"))
 
     fallback = json.loads((registry.registry_dir(store, "coast") / "fallback.json").read_text())
-    assert fallback["kind"] in {"persistence", "seasonal_naive", "climatology", "blend", "gru"}
+    assert fallback["kind"] in {"persistence", "seasonal_naive", "climatology", "blend", "linear", "gru"}
     assert (result.rows["model"] == fallback["kind"]).all() and result.rows["nwp_issued_at"].isna().all()
     assert result.nwp_note.startswith("NWP unusable (the latest NWP issue 2024-02-09 18:00:00+00:00 is 5 h old")
     assert (result.rows["nwp_note"] == result.nwp_note).all()

@@ -192,7 +192,7 @@ def train_network(
     history, best_loss, best_epoch, best_state = [], float("inf"), 0, None
     if model.config.skip_lags:  # the start is a fitted linear model: training must beat it on validation
         best_loss, best_state = (
-            evaluate_loss(model, windows, val, device=device, bf16=bf16),
+            evaluate_loss(model, windows, val, device=device, bf16=bf16_eval),  # same precision as the epochs
             copy.deepcopy(model.state_dict()),
         )
     for epoch in range(1, config.max_epochs + 1):

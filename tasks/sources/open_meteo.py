@@ -88,11 +88,10 @@ def fetch_open_meteo(
     return [Payload(station_id, SOURCE, redact(url, secrets), content, ".json", utc_now())]
 
 
-def parse_open_meteo(payload: Payload, raw_ref: str) -> ParseResult:
-    """Parse an archive JSON payload into hourly samples (m/s, degrees, UTC) and rejects."""
-    text = decode_text(payload, payload.content)
+def read_hourly_doc(payload: Payload) -> tuple[dict, dict, object]:
+    """The JSON document of an Open-Meteo payload (archive or forecast): (doc, hourly, hourly_units or None)."""
     try:
-        doc = json.loads(text)
+        doc = json.loads(decode_text(payload, payload.content))
     except json.JSONDecodeError as exc:
         raise payload_error(payload, f"payload is not JSON ({exc.msg} at line {exc.lineno})") from None
     if not isinstance(doc, dict):
@@ -102,6 +101,12 @@ def parse_open_meteo(payload: Payload, raw_ref: str) -> ParseResult:
     hourly, units = doc.get("hourly"), doc.get("hourly_units")
     if not isinstance(hourly, dict) or "time" not in hourly:
         raise payload_error(payload, f"no 'hourly.time' in the JSON (keys: {sorted(doc)})")
+    return doc, hourly, units
+
+
+def parse_open_meteo(payload: Payload, raw_ref: str) -> ParseResult:
+    """Parse an archive JSON payload into hourly samples (m/s, degrees, UTC) and rejects."""
+    doc, hourly, units = read_hourly_doc(payload)
     times = hourly["time"]
     keys = {name: _pick_key(payload, hourly, name) for name in (SPEED_KEY, DIR_KEY, GUST_KEY)}
     if keys[SPEED_KEY] is None:

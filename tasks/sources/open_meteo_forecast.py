@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 
 from tasks import http as http_client
-from tasks.sources.base import Payload, SourceError, decode_text, payload_error, redact, speed_to_ms
-from tasks.sources.open_meteo import _times_to_utc
+from tasks.sources.base import Payload, SourceError, payload_error, redact, speed_to_ms
+from tasks.sources.open_meteo import _times_to_utc, read_hourly_doc
 from windcast.config import HttpSettings, NwpSettings
 
 SOURCE_LIVE, SOURCE_RUN = "open-meteo-forecast", "open-meteo-single-run"
@@ -124,17 +124,7 @@ def issue_times(payload: Payload, delay_h: float) -> tuple[pd.Timestamp, pd.Time
 
 def parse_nwp(payload: Payload, models: list[str]) -> NwpParse:
     """Rows per (model, hour) of a forecast JSON, speeds in m/s; refuses a payload whose units are wrong."""
-    try:
-        doc = json.loads(decode_text(payload, payload.content))
-    except json.JSONDecodeError as exc:
-        raise payload_error(payload, f"payload is not JSON ({exc.msg} at line {exc.lineno})") from None
-    if not isinstance(doc, dict):
-        raise payload_error(payload, f"expected a JSON object, got {type(doc).__name__}")
-    if doc.get("error"):
-        raise payload_error(payload, f"Open-Meteo error: {doc.get('reason', 'no reason given')}")
-    hourly, units = doc.get("hourly"), doc.get("hourly_units")
-    if not isinstance(hourly, dict) or "time" not in hourly:
-        raise payload_error(payload, f"no 'hourly.time' in the JSON (keys: {sorted(doc)})")
+    doc, hourly, units = read_hourly_doc(payload)
     if not isinstance(units, dict):
         raise payload_error(payload, "no 'hourly_units' in the JSON: cannot tell the forecast's units")
     times = hourly["time"]

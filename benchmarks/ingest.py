@@ -50,11 +50,13 @@ def make_csv(path: Path, n_rows: int, seed: int) -> None:
 LAST = [0.0]  # seconds of the latest `timed` call
 
 
-def timed(label: str, n: int, func):
-    """Run func once, print rows/s, return its result."""
-    start = time.perf_counter()
-    result = func()
-    seconds = time.perf_counter() - start
+def timed(label: str, n: int, func, repeat: int = 1):
+    """Run func (the fastest of `repeat` runs counts), print rows/s, return its result."""
+    seconds = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        result = func()
+        seconds = min(seconds, time.perf_counter() - start)
     print(f"{label:<34} {n:>9,d} rows  {seconds:7.2f} s  {n / seconds:>12,.0f} rows/s", flush=True)
     LAST[0] = seconds
     return result
@@ -64,6 +66,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--stations", type=int, default=10)
+    parser.add_argument("--parse-only", action="store_true", help="stop after the parse figures")
     args = parser.parse_args()
     per_station = args.rows // args.stations
     n = per_station * args.stations
@@ -86,7 +89,7 @@ def main() -> None:
                 out.append(parse_payload(payload, src, f"raw/{sid}/file/x.csv").samples)
             return out
 
-        samples = timed("parse (CSV -> samples)", n, parse_all)
+        samples = timed("parse (CSV -> samples)", n, parse_all, repeat=3)
         t_parse = LAST[0]
 
         def parse_line_by_line():
@@ -96,12 +99,18 @@ def main() -> None:
 
         timed("  reference: line-by-line parser", n, parse_line_by_line)
         t_lines = LAST[0]
-        timed("  reference: pyarrow.csv.read_csv", n, lambda: [pacsv.read_csv(src.path) for _, src in sources])
+        timed("  reference: pyarrow.csv.read_csv", n, lambda: [pacsv.read_csv(src.path) for _, src in sources], 3)
         t_arrow = LAST[0]
+        typed = pacsv.ConvertOptions(column_types={"time": pa.timestamp("us", tz="UTC")})
+        timed("  reference: the same, types given", n,
+              lambda: [pacsv.read_csv(src.path, convert_options=typed) for _, src in sources], 3)  # fmt: skip
         print(
-            f"  columnar parse: {t_lines / t_parse:.1f}x faster than line by line, {t_parse / t_arrow:.1f}x a bare "
-            f"pyarrow read; goal >= 1,000,000 rows/s: {'met' if n / t_parse >= 1e6 else 'NOT met'}"
+            f"  columnar parse: {t_lines / t_parse:.1f}x faster than line by line, {t_parse / t_arrow:.2f}x the time "
+            f"of a bare pyarrow read; goal >= 1,000,000 rows/s: {'met' if n / t_parse >= 1e6 else 'NOT met'} "
+            f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)"
         )
+        if args.parse_only:
+            return
 
         def to_intervals():
             frames = []

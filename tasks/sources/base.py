@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from windcast.schemas import REJECT_COLUMNS, SAMPLE_COLUMNS, empty_rejects, empty_samples
 
@@ -163,8 +164,8 @@ def build_result(
     speed = rows["wind_speed_ms"].to_numpy(dtype="float64")
     reason[np.equal(reason, None) & np.isnan(speed)] = REASON_MISSING_SPEED
     bad = np.not_equal(reason, None)
-    keep = rows.loc[~bad]
-    samples = empty_samples() if not len(keep) else _samples_frame(station_id, raw_ref, keep)
+    keep = rows.loc[~bad] if bad.any() else rows
+    samples = empty_samples() if not len(keep) else _samples_of(station_id, raw_ref, keep)
     bad_idx = np.flatnonzero(bad)
     if len(bad_idx):
         rejects = pd.DataFrame(
@@ -181,21 +182,41 @@ def build_result(
     return ParseResult(samples=samples, rejects=rejects, rows_in=n)
 
 
-def _samples_frame(station_id: str, raw_ref: str, keep: pd.DataFrame) -> pd.DataFrame:
+def _samples_of(station_id: str, raw_ref: str, keep: pd.DataFrame) -> pd.DataFrame:
     """Sample frame with the schema dtypes from the kept rows."""
+    return samples_frame(
+        station_id,
+        raw_ref,
+        pd.DatetimeIndex(keep["time"]),
+        *(keep[c].to_numpy(dtype="float64") for c in ("wind_speed_ms", "wind_dir_deg", "wind_gust_ms")),
+    )
+
+
+def samples_frame(
+    station_id: str,
+    raw_ref: str,
+    time: pd.DatetimeIndex,
+    wind_speed_ms: np.ndarray,
+    wind_dir_deg: np.ndarray,
+    wind_gust_ms: np.ndarray,
+) -> pd.DataFrame:
+    """SAMPLE_COLUMNS with the schema dtypes from UTC times and float64 values of equal length."""
+    n = len(time)
     frame = pd.DataFrame(
         {
-            "station_id": _repeat(station_id, len(keep)),
-            "time": pd.DatetimeIndex(keep["time"]).astype("datetime64[us, UTC]"),
-            "wind_speed_ms": keep["wind_speed_ms"].to_numpy(dtype="float64"),
-            "wind_dir_deg": keep["wind_dir_deg"].to_numpy(dtype="float64"),
-            "wind_gust_ms": keep["wind_gust_ms"].to_numpy(dtype="float64"),
-            "raw_ref": _repeat(raw_ref, len(keep)),
-        }
+            "station_id": _repeat(station_id, n),
+            "time": time.astype("datetime64[us, UTC]"),
+            "wind_speed_ms": np.asarray(wind_speed_ms, dtype="float64"),
+            "wind_dir_deg": np.asarray(wind_dir_deg, dtype="float64"),
+            "wind_gust_ms": np.asarray(wind_gust_ms, dtype="float64"),
+            "raw_ref": _repeat(raw_ref, n),
+        },
+        copy=False,
     )
-    return frame[SAMPLE_COLUMNS]
+    assert list(frame.columns) == SAMPLE_COLUMNS
+    return frame
 
 
 def _repeat(value: str, n: int) -> pd.Series:
-    """n copies of one string as a "string" Series (a take of one value, not a list of n)."""
-    return pd.Series([value], dtype="string").repeat(n).reset_index(drop=True)
+    """n copies of one string as a "string" Series (built by pyarrow, not from a list of n)."""
+    return pd.Series(pd.array(pa.repeat(pa.scalar(value, pa.string()), n), dtype="string"))

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import gzip
+import re
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from tasks.sources.base import build_result
-from tasks.sources.columnar import parse_csv_columnar
+from tasks.sources.columnar import _TIME, _cast_one_format, _header_bounds, _parse_clean_file, parse_csv_columnar
 from tasks.sources.file import parse_file, read_file_source, read_rows
 from windcast.config import FileSource
 
@@ -114,3 +117,59 @@ def test_clean_files_go_through_pyarrow_alone(tmp_path, times):
     slow = build_result("s1", "raw/s1/f", *read_rows(payload, source))
     pd.testing.assert_frame_equal(fast.samples, slow.samples)
     assert fast.rows_in == len(fast.samples) == len(times) and fast.rejects.empty
+
+
+@pytest.mark.parametrize("bad", [line for line, why in BAD.items() if not why.startswith("quoted")] + [""])
+def test_one_bad_line_turns_the_typed_read_down_and_the_general_path_finds_it(tmp_path, bad):
+    text = "\n".join([HEADER, GOOD[0], GOOD[2], bad, GOOD[4]]) + "\n"  # no quote: the typed read is tried first
+    payload, source = _payload(tmp_path, text)
+    data = payload.content
+    assert _parse_clean_file(data, _header_bounds(data), HEADER.split(","), source, "s1", "r") is None
+    _assert_same(payload, source)
+
+
+def test_the_typed_read_takes_missing_tokens_in_any_case_padded_numbers_and_units(tmp_path):
+    lines = ["2021-01-01T00:00:00Z, 5.5 ,NA,", "2021-01-01T01:00:00Z,6,nOnE,Null", "2021-01-01T02:00:00Z,1e1,.5,7."]
+    text = "\r\n".join(["", "spd;time;dir;gust;other", *[_reorder(x) for x in lines]]) + "\r\n"
+    mapping = {"speed_column": "spd", "direction_column": "dir", "gust_column": "gust", "csv_separator": ";",
+               "speed_unit": "kn"}  # fmt: skip
+    payload, source = _payload(tmp_path, text, **mapping)
+    header = ["spd", "time", "dir", "gust", "other"]
+    clean = _parse_clean_file(payload.content, _header_bounds(payload.content), header, source, "s1", "raw/s1/f")
+    slow = build_result("s1", "raw/s1/f", *read_rows(payload, source))
+    assert clean is not None and clean.rows_in == 3 and clean.rejects.empty
+    pd.testing.assert_frame_equal(clean.samples, slow.samples)
+    pd.testing.assert_frame_equal(clean.rejects, slow.rejects)
+
+
+def _reorder(line: str) -> str:
+    time, speed, direction, gust = line.split(",")
+    return ";".join([speed, time, direction, gust, "x"])
+
+
+def test_one_format_time_cast_takes_exactly_what_the_time_regex_takes():
+    rng = np.random.default_rng(0)
+    stamps = ["2021-03-04T05:06:07", "2021-03-04 05:06:07Z", "2021-03-04T05:06:07+1400", "2021-03-04T05:06:07-05:30"]
+    alphabet = list("0123456789-: TZ+.a") + ["9", "1", "3"]
+    cases = list(stamps)
+    for _ in range(3000):
+        chars = list(stamps[rng.integers(len(stamps))])
+        for pos in rng.choice(len(chars), size=rng.integers(1, 3), replace=False):
+            chars[pos] = alphabet[rng.integers(len(alphabet))]
+        cases.append("".join(chars))
+    taken = 0
+    for text in cases:
+        got = _cast_one_format(pa.chunked_array([pa.array([text])]))
+        matches = re.match(_TIME.replace(r"\d", "[0-9]"), text) is not None
+        try:
+            stamp = pd.Timestamp(text)
+        except ValueError:
+            stamp = None
+        real = matches and stamp is not None and stamp.second == int(text[17:19]) and stamp.day == int(text[8:10])
+        if got is None:
+            assert not real or len(text) not in (19, 20, 24, 25), text  # a stamp in one of the layouts is taken
+            continue
+        taken += 1
+        expected = stamp.tz_convert("UTC").tz_localize(None) if stamp.tz is not None else stamp
+        assert real and got[0][0] == expected.to_datetime64() and got[2][0] == (stamp.tz is None), text
+    assert 300 < taken < len(cases)  # both verdicts occur

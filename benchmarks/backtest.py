@@ -11,6 +11,7 @@ in float32 and in the precision `auto` picks on this machine.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -86,7 +87,7 @@ def _network_api(grid: HourlyGrid, kind: str):
     import torch
 
     from models.features import make_feature_matrix, to_regular_grid
-    from models.training import ForecasterConfig, fit_forecaster
+    from models.training import PREDICT_BATCH_WINDOWS, ForecasterConfig, fit_forecaster
 
     if kind in _TRAINED:  # trained once per kind, scored in both precisions
         return _TRAINED[kind]
@@ -102,7 +103,7 @@ def _network_api(grid: HourlyGrid, kind: str):
         rows = regular.index.get_indexer(grid.times[origins])  # the feature grid starts at the first observation
         return values[rows[:, None] + np.arange(-LOOKBACK + 1, 1)[None, :]]  # (N, L, F)
 
-    def predict_windows(windows: np.ndarray, bf16: bool, batch: int = 4096) -> np.ndarray:
+    def predict_windows(windows: np.ndarray, bf16: bool, batch: int = PREDICT_BATCH_WINDOWS) -> np.ndarray:
         with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             parts = [model(torch.from_numpy(windows[i : i + batch])) for i in range(0, len(windows), batch)]
         scaled = torch.cat(parts).float().numpy().astype(np.float64)
@@ -112,7 +113,7 @@ def _network_api(grid: HourlyGrid, kind: str):
     return _TRAINED[kind]
 
 
-def bench_networks(grid: HourlyGrid, kinds: list[str], loop_origins: int) -> None:
+def bench_networks(grid: HourlyGrid, kinds: list[str], loop_origins: int, both_precisions: bool = True) -> None:
     """Origins/s of each network kind: `predict` (the backtest's path) and batched passes vs a per-origin loop."""
     import torch
 
@@ -127,13 +128,14 @@ def bench_networks(grid: HourlyGrid, kinds: list[str], loop_origins: int) -> Non
         f"\nnetworks (default config: 3-member ensemble, hidden 32, trained 2 epochs), torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads, {len(test)} test origins; forecasts in {'bf16' if auto else 'fp32'} (auto)"
     )
-    print(f"  {'kind':<6}{'precision':<10}{'predict()':>12}{'batched':>12}{'loop/origin':>13}{'batched/loop':>14}")
+    print(f"  {'kind':<10}{'precision':<10}{'predict()':>12}{'batched':>12}{'loop/origin':>13}{'batched/loop':>14}"
+          f"{'load':>7}")  # fmt: skip
     for kind in kinds:
-        for bf16 in (False, True):
+        for bf16 in (False, True) if both_precisions else (auto,):
             rates = _score_kind(grid, kind, test, sub, bf16)
             tag = ("bf16" if bf16 else "fp32") + (" auto" if bf16 == auto else "")
-            print(f"  {kind:<6}{tag:<10}{rates[0]:>12,.0f}{rates[1]:>12,.0f}{rates[2]:>13,.0f}"
-                  f"{rates[1] / rates[2]:>13.1f}x", flush=True)  # fmt: skip
+            print(f"  {kind:<10}{tag:<10}{rates[0]:>12,.0f}{rates[1]:>12,.0f}{rates[2]:>13,.0f}"
+                  f"{rates[1] / rates[2]:>13.1f}x{os.getloadavg()[0]:>7.1f}", flush=True)  # fmt: skip
 
 
 def _score_kind(grid: HourlyGrid, kind: str, test: np.ndarray, sub: np.ndarray, bf16: bool) -> list[float]:
@@ -148,7 +150,7 @@ def _score_kind(grid: HourlyGrid, kind: str, test: np.ndarray, sub: np.ndarray, 
     def loop():
         return np.concatenate([predict_windows(build_windows(sub[i : i + 1]), bf16) for i in range(len(sub))])
 
-    loop_s, looped = _timed(loop, repeat=1)
+    loop_s, looped = _timed(loop, repeat=2)
     assert np.allclose(via_predict, batched, atol=1e-4), "predict() and the batched pass differ"
     assert np.allclose(looped, batched[: len(sub)], atol=0.05 if bf16 else 1e-4), "batched and loop differ"
     return [len(test) / predict_s, len(test) / batched_s, len(sub) / loop_s]
@@ -161,6 +163,8 @@ def main() -> None:
     parser.add_argument("--loop-origins", type=int, default=300, help="origins timed in the per-origin loop")
     parser.add_argument("--kinds", default=",".join(KINDS), help="network kinds to score (default: every kind)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    parser.add_argument("--auto-only", action="store_true", help="score networks in the `auto` precision only")
+    parser.add_argument("--no-baselines", action="store_true", help="skip the baseline figures")
     args = parser.parse_args()
     if args.threads:
         import torch
@@ -170,9 +174,9 @@ def main() -> None:
     grid = make_synthetic(args.years)
     observed, gen_s = int(np.isfinite(grid.speed).sum()), time.perf_counter() - t0
     print(f"{args.years} years hourly: {len(grid.speed):,} hours, {observed:,} observed ({gen_s:.1f} s)")
-    for step in (6, 1):
+    for step in () if args.no_baselines else (6, 1):
         bench_baselines(grid, step)
-    bench_networks(grid, args.kinds.split(","), args.loop_origins)
+    bench_networks(grid, args.kinds.split(","), args.loop_origins, not args.auto_only)
 
 
 if __name__ == "__main__":

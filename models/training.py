@@ -33,6 +33,9 @@ from models.skip import init_skip_path
 from models.windows import SPLIT_FRACTIONS, Cutoffs, WindowSet, build_window_set, history_view, make_cutoffs
 
 log = logging.getLogger("windcast.models.training")
+# windows per forecasting pass: torch's recurrent layers write (windows, lookback, gates * hidden) per call, so
+# 4,096 windows of 168 steps stream ~260 MB per member; 512 keep it near the cache (docs/benchmarks.md, issue 13)
+PREDICT_BATCH_WINDOWS = 512
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -419,7 +422,7 @@ def predict(
     frame: pd.DataFrame,
     origin_times,
     station_id: str | None = None,
-    batch_size: int = 4096,
+    batch_size: int = PREDICT_BATCH_WINDOWS,
     nwp: pd.DataFrame | AlignedNwp | None = None,
     precision: str = "auto",
 ) -> np.ndarray:

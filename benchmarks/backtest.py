@@ -72,7 +72,7 @@ def bench_baselines(grid: HourlyGrid, step_steps: int) -> None:
         print(f"  {b.name:15s} fit {fit_s * 1e3:7.1f} ms   predict {len(test) / pred_s:12,.0f} origins/s")
     total_s, result = _timed(lambda: run_backtest(grid.times, grid.speed, test, predictors, HORIZON), repeat=1)
     print(
-        f"  run_backtest (4 baselines, long table of {len(result.forecasts):,} rows + metrics): "
+        f"  run_backtest ({len(predictors)} baselines, long table of {len(result.forecasts):,} rows + metrics): "
         f"{total_s:.2f} s, {len(test) / total_s:,.0f} origins/s"
     )
 

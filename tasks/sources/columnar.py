@@ -42,6 +42,7 @@ from tasks.sources.base import (
     samples_frame,
     speed_to_ms,
 )
+from tasks.sources.csv_times import read_times
 from windcast.config import FileSource
 from windcast.schemas import empty_rejects
 
@@ -54,19 +55,7 @@ _MISSING = ["", "na", "nan", "null", "none"]
 # the missing tokens in every letter case: the typed read takes them as nulls (the line parser lowercases)
 _MISSING_ANY_CASE = sorted({"".join(c) for w in _MISSING for c in itertools.product(*({a, a.upper()} for a in w))})
 _NUMBER = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
-_TIME = (
-    r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])[T ]([01]\d|2[0-3]):[0-5]\d:[0-5]\d"
-    r"(Z|[+-](0\d|1[0-4]):?[0-5]\d)?$"
-)
 _FIXED_ZONES = ("UTC", "Etc/UTC", "GMT", "Z")
-# byte length of a `_TIME` value -> {byte position: the separator there (either of two)}
-_DATE_TIME_SEPS = {4: b"-", 7: b"-", 10: b"T ", 13: b":", 16: b":"}
-_LAYOUTS = {
-    19: _DATE_TIME_SEPS,
-    20: {**_DATE_TIME_SEPS, 19: b"Z"},
-    24: {**_DATE_TIME_SEPS, 19: b"+-"},
-    25: {**_DATE_TIME_SEPS, 19: b"+-", 22: b":"},
-}
 
 
 def parse_csv_columnar(payload: Payload, source: FileSource, raw_ref: str, read_rows: RowReader) -> ParseResult | None:
@@ -226,7 +215,7 @@ def _parse_clean_file(
         columns[name] = speed_to_ms(values, source.speed_unit) if name != "wind_dir_deg" else values
     if table[source.speed_column].null_count:
         return None  # a missing speed is a reject: the line-by-line path words it
-    times, ok, naive = _times(table[source.time_column])
+    times, ok, naive = read_times(table[source.time_column])
     if not ok.all():
         return None
     if naive.any():  # wall-clock times in source.timezone, localised as the line-by-line path does
@@ -253,6 +242,8 @@ def _read_typed(body: pa.Buffer, header: list[str], source: FileSource) -> pa.Ta
         return "skip"
 
     numeric = [c for c in (source.speed_column, source.direction_column, source.gust_column) if c in header]
+    if len(set(numeric + [source.time_column])) != len(numeric) + 1:
+        return None  # one column mapped twice: the line-by-line path reads it as mapped
     try:
         table = pacsv.read_csv(
             body,
@@ -351,71 +342,8 @@ def _numbers(col: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
 
 def _convert(table: pa.Table, source: FileSource, header: list[str]) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     """Rows (time UTC or naive-as-UTC, speeds in m/s), which lines converted cleanly, which times were naive."""
-    times, ok, naive = _times(table[source.time_column])
+    times, ok, naive = read_times(table[source.time_column])
     return _numeric_columns(table, source, header, times, ok, naive)
-
-
-def _times(text: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(times as naive UTC datetime64[us], which matched the format and are real dates, which had no offset)."""
-    one_format = _cast_one_format(text)
-    if one_format is not None:
-        return one_format
-    n = len(text)
-    ok = np.asarray(pc.match_substring_regex(text, _TIME))
-    if not ok.all():  # padded times: trim them as the line parser does
-        text = pc.utf8_trim_whitespace(text)
-        ok = np.asarray(pc.match_substring_regex(text, _TIME))
-    if ok.all():  # usual case: one cast, which also refuses impossible dates such as 2021-02-30
-        for naive_all, kind in ((False, pa.timestamp("us", tz="UTC")), (True, pa.timestamp("us"))):
-            try:
-                cast = pc.cast(text, kind).to_numpy(zero_copy_only=False).astype("datetime64[us]")
-            except pa.ArrowInvalid:  # mixed offsets and wall-clock times, or a bad date: the general path
-                continue
-            return cast, ok, np.full(n, naive_all)
-    good = pc.if_else(pa.array(ok), text, pa.scalar("2000-01-01T00:00:00", pa.string()))
-    stamp = pc.replace_substring(pc.utf8_slice_codeunits(good, 0, 19), " ", "T")  # "YYYY-MM-DDTHH:MM:SS"
-    naive_utc = pc.strptime(stamp, format="%Y-%m-%dT%H:%M:%S", unit="us")
-    day = pc.cast(pc.utf8_slice_codeunits(good, 8, 10), pa.int64())
-    ok &= np.asarray(pc.equal(pc.day(naive_utc), day))  # strptime rolls 2021-02-30 over to March: not a date
-    offset = pc.utf8_slice_codeunits(good, 19, 25)
-    naive = np.asarray(pc.equal(offset, "")).astype(bool)
-    offset_min = _offset_minutes(offset)
-    times = naive_utc.to_numpy(zero_copy_only=False).astype("datetime64[us]") - offset_min.astype("timedelta64[m]")
-    return times, ok, naive
-
-
-def _cast_one_format(text: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-    """`_times` of a column whose values all have one layout, cast in one go; None where that does not apply.
-
-    The layout is `YYYY-MM-DD[T ]HH:MM:SS` with no offset, `Z`, `+HHMM` or `+HH:MM` (one length: 19, 20, 24 or
-    25 bytes). Only the separators and the offset's hours and minutes are checked here: with them in place,
-    pyarrow's ISO 8601 cast takes exactly what `_TIME` takes (digits where digits belong, real dates and times;
-    a test holds it to the regex), for a fraction of the regex's cost.
-    """
-    arr = text.combine_chunks() if text.num_chunks != 1 else text.chunk(0)
-    n = len(arr)
-    if n == 0 or arr.null_count or arr.type != pa.string():
-        return None
-    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32)[arr.offset : arr.offset + n + 1]
-    width = int(offsets[1] - offsets[0])
-    if width not in _LAYOUTS or not (np.diff(offsets) == width).all():
-        return None
-    rows = np.frombuffer(arr.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]].reshape(n, width)
-    for pos, allowed in _LAYOUTS[width].items():
-        col = rows[:, pos]
-        if not ((col == allowed[0]) | (col == allowed[-1])).all():
-            return None
-    if width >= 24:  # offset hours 00-14, minutes 00-59: pyarrow takes more
-        digits = rows[:, 20:].astype(np.int16) - ord("0")
-        minutes_tens = digits[:, 2 if width == 24 else 3]
-        if ((digits[:, 0] * 10 + digits[:, 1] > 14) | (minutes_tens > 5)).any():
-            return None
-    kind = pa.timestamp("us") if width == 19 else pa.timestamp("us", tz="UTC")
-    try:
-        times = pc.cast(arr, kind).to_numpy(zero_copy_only=False).astype("datetime64[us]")
-    except pa.ArrowInvalid:
-        return None
-    return times, np.ones(n, dtype=bool), np.full(n, width == 19)
 
 
 def _numeric_columns(table, source, header, times, ok, naive) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
@@ -432,17 +360,6 @@ def _numeric_columns(table, source, header, times, ok, naive) -> tuple[pd.DataFr
         columns[name] = speed_to_ms(values, source.speed_unit) if name != "wind_dir_deg" else values
     ok &= ~np.isnan(columns["wind_speed_ms"])  # a missing speed is a reject: the line-by-line path words it
     return pd.DataFrame(columns), ok, naive
-
-
-def _offset_minutes(offset: pa.ChunkedArray) -> np.ndarray:
-    """Minutes east of UTC from '', 'Z', '+HH:MM' or '+HHMM' (0 for '' and 'Z')."""
-    digits = pc.replace_substring(offset, ":", "")
-    signed = pc.match_substring_regex(digits, r"^[+-]\d{4}$")
-    hh = pc.if_else(signed, pc.utf8_slice_codeunits(digits, 1, 3), "0")
-    mm = pc.if_else(signed, pc.utf8_slice_codeunits(digits, 3, 5), "0")
-    minutes = np.asarray(pc.cast(hh, pa.int64())) * 60 + np.asarray(pc.cast(mm, pa.int64()))
-    sign = np.where(np.asarray(pc.starts_with(digits, "-")), -1, 1)
-    return sign * minutes
 
 
 def _read_lines(payload, source, read_rows, data, header_line, s, e, lines):

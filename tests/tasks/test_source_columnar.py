@@ -12,7 +12,8 @@ import pyarrow as pa
 import pytest
 
 from tasks.sources.base import build_result
-from tasks.sources.columnar import _TIME, _cast_one_format, _header_bounds, _parse_clean_file, parse_csv_columnar
+from tasks.sources.columnar import _header_bounds, _parse_clean_file, parse_csv_columnar
+from tasks.sources.csv_times import TIME_PATTERN, cast_one_format
 from tasks.sources.file import parse_file, read_file_source, read_rows
 from windcast.config import FileSource
 
@@ -159,8 +160,8 @@ def test_one_format_time_cast_takes_exactly_what_the_time_regex_takes():
         cases.append("".join(chars))
     taken = 0
     for text in cases:
-        got = _cast_one_format(pa.chunked_array([pa.array([text])]))
-        matches = re.match(_TIME.replace(r"\d", "[0-9]"), text) is not None
+        got = cast_one_format(pa.chunked_array([pa.array([text])]))
+        matches = re.match(TIME_PATTERN.replace(r"\d", "[0-9]"), text) is not None
         try:
             stamp = pd.Timestamp(text)
         except ValueError:

@@ -153,7 +153,7 @@ def test_one_format_time_cast_takes_exactly_what_the_time_regex_takes():
     stamps = ["2021-03-04T05:06:07", "2021-03-04 05:06:07Z", "2021-03-04T05:06:07+1400", "2021-03-04T05:06:07-05:30"]
     alphabet = list("0123456789-: TZ+.a") + ["9", "1", "3"]
     cases = list(stamps)
-    for _ in range(3000):
+    for _ in range(1500):
         chars = list(stamps[rng.integers(len(stamps))])
         for pos in rng.choice(len(chars), size=rng.integers(1, 3), replace=False):
             chars[pos] = alphabet[rng.integers(len(alphabet))]
@@ -173,4 +173,4 @@ def test_one_format_time_cast_takes_exactly_what_the_time_regex_takes():
         taken += 1
         expected = stamp.tz_convert("UTC").tz_localize(None) if stamp.tz is not None else stamp
         assert real and got[0][0] == expected.to_datetime64() and got[2][0] == (stamp.tz is None), text
-    assert 300 < taken < len(cases)  # both verdicts occur
+    assert 150 < taken < len(cases)  # both verdicts occur

@@ -20,7 +20,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from tasks.store import DIR_MODE, Store, atomic_write_bytes
+from tasks.atomic_files import DIR_MODE, atomic_write_bytes
+from tasks.store import Store
 
 VERSION_RE = re.compile(r"^v(\d{4,})$")
 KIND_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")

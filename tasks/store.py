@@ -1,10 +1,10 @@
 """The data directory: raw payloads (bronze), curated measurements (silver), quarantine and watermarks.
 
-Every write goes to a hidden temporary file in the target folder, is flushed to disk, then renamed over the target
-(``os.replace``), so a reader sees the old file or the new one, never half of one, even if the writer is killed.
-Temporary names start with ``.`` and end in ``.tmp``: pyarrow, DuckDB and Polars globs over ``*.parquet`` skip them.
+Every write is atomic (``tasks.atomic_files``: a hidden temporary file, flushed, renamed over the target), so a
+reader sees the old file or the new one, never half of one, even if the writer is killed. Measurement and NWP
+partitions merge by key through ``tasks.upsert.upsert_partition``.
 
-Every read-merge-write of a station (its measurement partitions, its quarantine file, its watermark) runs under
+Every read-merge-write of a station (its measurement and NWP partitions, its quarantine file, its watermark) runs under
 the station's lock, ``state/<station>/write.lock`` (``fcntl.flock``): two runs of one station, in threads or in
 different processes (a scheduled run and a manual CLI run), take turns, so neither renames a merge over rows the
 other just wrote. The kernel drops the lock of a killed process. The holder of the lock also removes temporary
@@ -17,7 +17,6 @@ import fcntl
 import hashlib
 import json
 import os
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -28,12 +27,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
+from tasks.atomic_files import FILE_MODE, atomic_write_bytes, atomic_write_table
+from tasks.upsert import MergeCounts, split_by, upsert_partition
 from windcast.clock import latest_plausible_time
 from windcast.config import check_station_id
-from windcast.schemas import MEASUREMENT_SCHEMA, QUARANTINE_SCHEMA
+from windcast.schemas import MEASUREMENT_SCHEMA, MEASUREMENT_VALUE_COLUMNS, QUARANTINE_SCHEMA
 
 PART_FILE = "part-0.parquet"
 MEASUREMENT_KEY = ["time"]
@@ -65,6 +67,10 @@ class Store:
         return self.root / "quarantine"
 
     @property
+    def nwp_dir(self) -> Path:
+        return self.root / "nwp"
+
+    @property
     def state_dir(self) -> Path:
         return self.root / "state"
 
@@ -76,68 +82,6 @@ class Store:
         if not path.is_relative_to(self.root.resolve()):
             raise ValueError(f"station id {station_id!r} resolves outside the data directory {self.root}")
         return parent / name
-
-
-@dataclass
-class MergeCounts:
-    """What a merge did to the stored rows."""
-
-    inserted: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    files_written: int = 0
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-FILE_MODE = 0o666 & ~_umask()  # what open() would give; mkstemp's 0600 would hide files from other readers
-DIR_MODE = 0o777 & ~_umask()
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write bytes so that readers never see a partial file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.chmod(tmp, FILE_MODE)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-
-
-def atomic_write_table(path: Path, table: pa.Table) -> None:
-    """Write a Parquet file so that readers never see a partial file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    os.chmod(tmp, FILE_MODE)
-    try:
-        pq.write_table(table, tmp, compression="zstd")
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def save_raw_payload(store: Store, station_id: str, source: str, content: bytes, suffix: str, meta: dict) -> str:
@@ -157,51 +101,29 @@ def _to_table(frame: pd.DataFrame, schema: pa.Schema) -> pa.Table:
     return pa.Table.from_pandas(frame[schema.names], schema=schema, preserve_index=False)
 
 
-def _same_values(old: pd.DataFrame, new: pd.DataFrame, columns: list[str]) -> pd.Series:
-    same = pd.Series(True, index=old.index)
-    for col in columns:
-        a, b = old[col], new[col]
-        same &= (a == b).fillna(False) | (a.isna() & b.isna())
-    return same
-
-
 def merge_measurements(store: Store, station_id: str, rows: pd.DataFrame) -> MergeCounts:
     """Merge curated rows into the station's yearly partitions: new times inserted, revised values replaced.
 
     A row whose values equal the stored row is left alone (its ``ingested_at`` too), so re-ingesting the same
-    period writes nothing and the store stays byte-identical.
+    period writes nothing and the store stays byte-identical. Only the years the rows fall in are read.
     """
     counts = MergeCounts()
     if rows.empty:
         return counts
+    table = _to_table(rows, MEASUREMENT_SCHEMA).drop_columns(["station_id"])  # the station is in the path
+    years = pc.year(table["time"]).to_numpy()
+    folder = store.station_dir(store.measurements_dir, station_id)
     with station_lock(store, station_id):
-        for year, new in rows.groupby(rows["time"].dt.year, sort=True):
-            _merge_year(store, station_id, int(year), new, counts)
+        for year, part in split_by(table, years):
+            path = folder / f"year={year}" / PART_FILE
+            counts.add(upsert_partition(path, part, MEASUREMENT_KEY, MEASUREMENT_VALUE_COLUMNS, _fuller_or_equal))
     return counts
 
 
-def _merge_year(store: Store, station_id: str, year: int, new: pd.DataFrame, counts: MergeCounts) -> None:
-    """Merge one year of curated rows into its partition (the caller holds the station's lock)."""
-    value_cols = ["wind_speed_ms", "wind_dir_deg", "wind_gust_ms", "n_samples"]
-    path = store.station_dir(store.measurements_dir, station_id) / f"year={year}" / PART_FILE
-    old = _read_partition(path, MEASUREMENT_SCHEMA, station_id)
-    new = new.set_index("time", drop=False)
-    old = old.set_index("time", drop=False)
-    common = new.index.intersection(old.index)
-    same = _same_values(old.loc[common], new.loc[common], value_cols)
-    # a revision replaces a stored interval only if it rests on at least as many samples (an edge of a
-    # payload that cuts an hour short must not overwrite the full hour stored earlier)
-    better = new.loc[common, "n_samples"].to_numpy() >= old.loc[common, "n_samples"].to_numpy()
-    changed = common[~same.to_numpy() & better]
-    inserted = new.index.difference(old.index)
-    counts.unchanged += len(common) - len(changed)
-    counts.updated += len(changed)
-    counts.inserted += len(inserted)
-    if len(changed) == 0 and len(inserted) == 0:
-        return
-    merged = pd.concat([old.drop(index=changed), new.loc[changed.union(inserted)]])
-    _write_partition(path, merged.sort_index().reset_index(drop=True), MEASUREMENT_SCHEMA, station_id)
-    counts.files_written += 1
+def _fuller_or_equal(stored: pa.Table, new: pa.Table) -> np.ndarray:
+    """A revision replaces a stored interval only if it rests on at least as many samples (an edge of a payload
+    that cuts an hour short must not overwrite the full hour stored earlier)."""
+    return new["n_samples"].to_numpy() >= stored["n_samples"].to_numpy()
 
 
 def append_quarantine(store: Store, station_id: str, rows: pd.DataFrame) -> int:
@@ -367,13 +289,14 @@ def _acquire(fd: int, path: Path, station_id: str, timeout_s: float) -> None:
 
 
 def _remove_partition_temporaries(store: Store, station_id: str) -> list[Path]:
-    """Remove temporary files in the station's measurement, quarantine and state folders.
+    """Remove temporary files in the station's measurement, NWP, quarantine and state folders.
 
     Only the holder of the station's lock writes there, so any temporary file found by the holder is a dead
     writer's (a killed run).
     """
     folders = [
         store.station_dir(store.measurements_dir, station_id),
+        store.station_dir(store.nwp_dir, station_id),
         store.station_dir(store.quarantine_dir, station_id),
         store.station_dir(store.state_dir, station_id, hive=False),
     ]

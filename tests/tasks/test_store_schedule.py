@@ -14,7 +14,9 @@ import pandas as pd
 import pytest
 
 from tasks import store as st
+from tasks import upsert
 from tasks.ingest import ingest_station
+from tasks.nwp_store import merge_nwp, read_nwp
 from windcast.clock import NOW_ENV
 from windcast.config import PipelineConfig
 
@@ -163,31 +165,40 @@ WRITER = textwrap.dedent(
     from tests.tasks.test_store_schedule import curated_rows
 
     times = pd.date_range("2024-01-21", periods=504, freq="h", tz="UTC")
-    st.merge_measurements(st.Store(Path(sys.argv[1])), "mast", curated_rows(times, speed=7.0))
+    rows = curated_rows(times, speed=7.0)
+    print("merging", flush=True)
+    st.merge_measurements(st.Store(Path(sys.argv[1])), "mast", rows)
     """
 )
+
+
+def pause_before_writing(monkeypatch, thread_name: str) -> tuple[threading.Event, threading.Event]:
+    """(decided, go_on): the named thread sets `decided` when its merge is about to write a partition file (what
+    it read is decided), then waits for `go_on`."""
+    decided, go_on = threading.Event(), threading.Event()
+    real_write = upsert.atomic_write_table
+
+    def wait_then_write(path, table):
+        if threading.current_thread().name == thread_name:
+            decided.set()
+            go_on.wait(60)
+        real_write(path, table)
+
+    monkeypatch.setattr(upsert, "atomic_write_table", wait_then_write)
+    return decided, go_on
 
 
 def test_overlapping_writers_of_one_station_lose_nothing(tmp_path, monkeypatch):
     # observed: the run that read first renamed its merge over the later run's: 480 of 984 hours left
     store = st.Store(tmp_path)
     early = curated_rows(pd.date_range("2024-01-01", periods=480, freq="h", tz="UTC"))
-    has_read, go_on = threading.Event(), threading.Event()
-    real_read = st._read_partition
-
-    def read_then_wait(path, *args, **kwargs):
-        frame = real_read(path, *args, **kwargs)
-        if threading.current_thread().name == "early" and "measurements" in str(path):
-            has_read.set()
-            go_on.wait(60)
-        return frame
-
-    monkeypatch.setattr(st, "_read_partition", read_then_wait)
+    decided, go_on = pause_before_writing(monkeypatch, "early")
     writer = threading.Thread(name="early", target=st.merge_measurements, args=(store, "mast", early))
     writer.start()
-    assert has_read.wait(60)
-    # a second process writes the later hours while the first holds what it read
-    later = subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path)], cwd=REPO)
+    assert decided.wait(60)
+    # a second process writes the later hours while the first holds what it decided
+    later = subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path)], cwd=REPO, stdout=subprocess.PIPE)
+    assert later.stdout.readline() == b"merging\n"  # started up (seconds on a busy machine)
     try:
         later.wait(timeout=3)  # without a lock it finishes here; with one it waits for the first writer
     except subprocess.TimeoutExpired:
@@ -197,6 +208,57 @@ def test_overlapping_writers_of_one_station_lose_nothing(tmp_path, monkeypatch):
     assert later.wait(120) == 0
     stored = st.read_measurements(store, "mast")
     assert len(stored) == 984 and stored["time"].is_unique
+
+
+def nwp_rows(valid_times, speed=5.0, issued="2024-03-01T06:00Z") -> pd.DataFrame:
+    valid = pd.Series(pd.to_datetime(list(valid_times), utc=True)).dt.as_unit("us")
+    issued_at = pd.Timestamp(issued).as_unit("us")
+    return pd.DataFrame(
+        {
+            "station_id": "mast",
+            "model": "icon_seamless",
+            "issued_at": issued_at,
+            "run_time": pd.NaT,
+            "valid_time": valid,
+            "lead_h": ((valid - issued_at) / pd.Timedelta("1h")).astype("int32"),
+            "wind_speed_10m_ms": float(speed),
+            "wind_speed_100m_ms": None,
+            "wind_dir_10m_deg": 200.0,
+            "wind_gust_10m_ms": None,
+            "source": "open-meteo-forecast",
+            "raw_ref": "raw/mast/open-meteo-forecast/a.json",
+            "ingested_at": pd.Timestamp("2024-03-01T06:05Z"),
+        }
+    )
+
+
+def test_overlapping_nwp_merges_of_one_station_lose_nothing(tmp_path, monkeypatch):
+    # observed before merge_nwp took the station's lock: the merge that read first renamed its file over the
+    # other's, losing the other's new hours
+    store = st.Store(tmp_path)
+    merge_nwp(store, "mast", nwp_rows(pd.date_range("2024-03-01T06:00Z", periods=6, freq="h")))
+    decided, go_on = pause_before_writing(monkeypatch, "scheduled")
+    scheduled = nwp_rows(pd.date_range("2024-03-01T06:00Z", periods=24, freq="h"))
+    manual = nwp_rows(pd.date_range("2024-03-01T18:00Z", periods=24, freq="h"), speed=6.0)
+    results = {}
+
+    def merge(name, rows):
+        results[name] = merge_nwp(store, "mast", rows)
+
+    first = threading.Thread(name="scheduled", target=merge, args=("scheduled", scheduled))
+    first.start()
+    assert decided.wait(60)
+    second = threading.Thread(name="manual", target=merge, args=("manual", manual))
+    second.start()
+    second.join(3)  # without the lock it finishes here; with it, it waits for the scheduled merge
+    go_on.set()
+    first.join(60)
+    second.join(60)
+    stored = read_nwp(store, "mast")
+    assert stored["valid_time"].tolist() == list(pd.date_range("2024-03-01T06:00Z", periods=36, freq="h"))
+    assert stored["wind_speed_10m_ms"].tolist() == [5.0] * 12 + [6.0] * 24  # the manual run's revision kept
+    assert (results["scheduled"].inserted, results["scheduled"].unchanged) == (18, 6)
+    assert (results["manual"].inserted, results["manual"].updated) == (12, 12)
 
 
 def test_the_same_reject_served_again_by_a_moving_feed_is_kept_once_and_identical_lines_twice(tmp_path):

@@ -20,6 +20,7 @@ from tasks import store as st
 from tasks.ingest import load_raw_payload
 from tasks.nwp_store import known_runs, merge_nwp
 from tasks.sources.open_meteo_forecast import SOURCE_RUN, fetch_nwp, issue_times, parse_nwp, run_of
+from windcast.clock import utc_now
 from windcast.config import PipelineConfig, Station
 from windcast.schemas import NWP_SCHEMA, QUARANTINE_COLUMNS
 
@@ -94,7 +95,7 @@ def curate_nwp(config: PipelineConfig, station: Station, raw_refs: list[str]) ->
     """Parse and validate the payloads; later payloads win for the same (model, issue, hour)."""
     nwp = _require_nwp(station)
     store = st.Store(config.data_dir)
-    now = pd.Timestamp.now(tz="UTC").floor("us")
+    now = utc_now().floor("us")
     parts = []
     for order, ref in enumerate(raw_refs):
         payload = load_raw_payload(store, ref)

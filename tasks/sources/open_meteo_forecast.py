@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import date
 from urllib.parse import urlencode
 
 import numpy as np
@@ -20,6 +19,7 @@ import pandas as pd
 from tasks import http as http_client
 from tasks.sources.base import Payload, SourceError, payload_error, redact, speed_to_ms
 from tasks.sources.open_meteo import _times_to_utc, read_hourly_doc
+from windcast.clock import utc_now
 from windcast.config import HttpSettings, NwpSettings
 
 SOURCE_LIVE, SOURCE_RUN = "open-meteo-forecast", "open-meteo-single-run"
@@ -60,14 +60,14 @@ def forecast_url(nwp: NwpSettings, run: pd.Timestamp | None = None) -> str:
     return f"{nwp.single_runs_base_url.rstrip('/')}/v1/forecast?{urlencode(params, safe=',:')}"
 
 
-def past_runs(nwp: NwpSettings, today: date, known: set[pd.Timestamp]) -> list[pd.Timestamp]:
-    """Initialisation times of the configured past runs not yet in the store, oldest first."""
+def past_runs(nwp: NwpSettings, now: pd.Timestamp, known: set[pd.Timestamp]) -> list[pd.Timestamp]:
+    """Initialisation times of the configured past runs available at ``now`` and not yet stored, oldest first."""
     if nwp.history_runs_from is None:
         return []
-    end = nwp.history_runs_until or today
+    end = nwp.history_runs_until or now.date()
     days = pd.date_range(nwp.history_runs_from, end, freq="1D", tz="UTC")
     runs = [d + pd.Timedelta(hours=h) for d in days for h in nwp.history_run_hours]
-    latest = pd.Timestamp.now(tz="UTC") - pd.Timedelta(hours=nwp.availability_delay_hours)
+    latest = now - pd.Timedelta(hours=nwp.availability_delay_hours)
     return [r for r in runs if r <= latest and r not in known]
 
 
@@ -84,7 +84,7 @@ def fetch_nwp(
     A refused past run from the last RECENT_RUN_DAYS ends the backfill for this ingest (the archive may not hold
     it yet; the next ingest asks again); an older one fails the fetch.
     """
-    now = now or pd.Timestamp.now(tz="UTC")
+    now = utc_now() if now is None else now
     own = session is None
     session = http_client.make_session(http) if own else session
     payloads = []
@@ -92,7 +92,7 @@ def fetch_nwp(
         url = forecast_url(nwp)
         content = http_client.get_bytes(session, url, http, station_id)
         payloads.append(Payload(station_id, SOURCE_LIVE, redact(url), content, ".json", now))
-        for run in past_runs(nwp, now.date(), set(known_runs)):
+        for run in past_runs(nwp, now, set(known_runs)):
             url = forecast_url(nwp, run)
             try:
                 content = http_client.get_bytes(session, url, http, station_id)

@@ -13,6 +13,7 @@ from tasks.nwp_ingest import ingest_station_nwp
 from tasks.nwp_store import read_nwp
 from tasks.sources.base import SourceError
 from tests.http_server import Reply
+from windcast.clock import NOW_ENV
 from windcast.config import PipelineConfig
 from windcast.schemas import NWP_SCHEMA
 
@@ -127,3 +128,24 @@ def test_past_runs_are_fetched_once_and_a_recent_one_not_archived_yet_waits(tmp_
 
     again = [q.query.get("run", [None])[0] for q in http_server.hits("/v1/forecast")][5:]
     assert again == [None, "2025-11-23T12:00"]  # only the live forecast and the run refused last time
+
+
+def test_the_project_clock_decides_which_runs_are_available_and_when_an_issue_is_known(
+    tmp_path, http_server, fast_http, monkeypatch
+):
+    # observed: past runs were requested up to the real today and issues stamped with the real time, so a soak's
+    # simulated hours (WINDCAST_NOW) did not reach the NWP ingest
+    monkeypatch.setenv(NOW_ENV, "2025-11-23T17:20Z")
+    http_server.route("/v1/forecast", Reply(200, _payload()))
+    history = {"history_runs_from": "2025-11-22", "single_runs_base_url": http_server.url}
+    config = _config(tmp_path, http_server.url, fast_http, models=["icon_seamless"], **history)
+
+    ingest_station_nwp(config, config.stations[0])
+
+    runs = [q.query.get("run", [None])[0] for q in http_server.hits("/v1/forecast")]
+    # the 12:00 run is known 6 h after it, at 18:00: not yet at 17:20
+    assert runs == [None, "2025-11-22T00:00", "2025-11-22T12:00", "2025-11-23T00:00"]
+    rows = read_nwp(st.Store(config.data_dir), "lagoon")
+    live = rows[rows["run_time"].isna()]
+    assert (live["issued_at"] == pd.Timestamp("2025-11-23T18:00Z")).all()
+    assert (rows["ingested_at"] == pd.Timestamp("2025-11-23T17:20Z")).all()

@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from tasks import store as st
-from tasks.upsert import split_by, upsert_partition
+from tasks.upsert import split_by, upsert_partitions
 from windcast.schemas import NWP_SCHEMA, NWP_VALUE_COLUMNS
 
 NWP_DIR = "nwp"  # Store.nwp_dir
@@ -26,21 +26,20 @@ def merge_nwp(store: st.Store, station_id: str, rows: pd.DataFrame) -> st.MergeC
 
     Runs under the station's lock, so a scheduled and a manual run of one station take turns on its files.
     """
-    counts = st.MergeCounts()
     if rows.empty:
-        return counts
+        return st.MergeCounts()
     rows = rows.assign(station_id=station_id)[NWP_SCHEMA.names]
     table = pa.Table.from_pandas(rows, schema=NWP_SCHEMA, preserve_index=False)
     table = table.drop_columns(["station_id"])  # the station and the model are in the path
     root = store.station_dir(store.nwp_dir, station_id)
     models = table["model"].to_numpy(zero_copy_only=False).astype(str)
+    parts = []
+    for model, by_model in split_by(table, models):
+        days = pc.strftime(by_model["issued_at"], format="%Y-%m-%d").to_numpy(zero_copy_only=False).astype(str)
+        for issued_date, part in split_by(by_model.drop_columns(["model"]), days):
+            parts.append((root / f"model={model}" / f"issued_date={issued_date}" / st.PART_FILE, part))
     with st.station_lock(store, station_id):
-        for model, by_model in split_by(table, models):
-            days = pc.strftime(by_model["issued_at"], format="%Y-%m-%d").to_numpy(zero_copy_only=False).astype(str)
-            for issued_date, part in split_by(by_model.drop_columns(["model"]), days):
-                path = root / f"model={model}" / f"issued_date={issued_date}" / st.PART_FILE
-                counts.add(upsert_partition(path, part, NWP_KEY, NWP_VALUE_COLUMNS))
-    return counts
+        return upsert_partitions(parts, NWP_KEY, NWP_VALUE_COLUMNS)
 
 
 def read_nwp(store: st.Store, station_id: str, model: str | None = None) -> pd.DataFrame:

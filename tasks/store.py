@@ -32,7 +32,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from tasks.atomic_files import FILE_MODE, atomic_write_bytes, atomic_write_table
-from tasks.upsert import MergeCounts, split_by, upsert_partition
+from tasks.upsert import MergeCounts, split_by, upsert_partitions
 from windcast.clock import latest_plausible_time
 from windcast.config import check_station_id
 from windcast.schemas import MEASUREMENT_SCHEMA, MEASUREMENT_VALUE_COLUMNS, QUARANTINE_SCHEMA
@@ -107,17 +107,14 @@ def merge_measurements(store: Store, station_id: str, rows: pd.DataFrame) -> Mer
     A row whose values equal the stored row is left alone (its ``ingested_at`` too), so re-ingesting the same
     period writes nothing and the store stays byte-identical. Only the years the rows fall in are read.
     """
-    counts = MergeCounts()
     if rows.empty:
-        return counts
+        return MergeCounts()
     table = _to_table(rows, MEASUREMENT_SCHEMA).drop_columns(["station_id"])  # the station is in the path
     years = pc.year(table["time"]).to_numpy()
     folder = store.station_dir(store.measurements_dir, station_id)
+    parts = [(folder / f"year={year}" / PART_FILE, part) for year, part in split_by(table, years)]
     with station_lock(store, station_id):
-        for year, part in split_by(table, years):
-            path = folder / f"year={year}" / PART_FILE
-            counts.add(upsert_partition(path, part, MEASUREMENT_KEY, MEASUREMENT_VALUE_COLUMNS, _fuller_or_equal))
-    return counts
+        return upsert_partitions(parts, MEASUREMENT_KEY, MEASUREMENT_VALUE_COLUMNS, _fuller_or_equal)
 
 
 def _fuller_or_equal(stored: pa.Table, new: pa.Table) -> np.ndarray:

@@ -9,6 +9,7 @@ The caller holds the station's lock (``tasks.store.station_lock``).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +22,9 @@ from tasks.atomic_files import atomic_write_table
 
 # (stored rows, new rows) of matched keys -> True where the new row may replace the stored one
 MayReplace = Callable[[pa.Table, pa.Table], np.ndarray]
+# Partitions merged at once: most of a partition's time is Parquet I/O and fsync, which release the GIL, so
+# the waits of a few files overlap (as pyarrow's own write_dataset overlaps them)
+WRITE_THREADS = 4
 
 
 @dataclass
@@ -38,6 +42,29 @@ class MergeCounts:
         self.updated += other.updated
         self.unchanged += other.unchanged
         self.files_written += other.files_written
+
+
+def upsert_partitions(
+    parts: list[tuple[Path, pa.Table]],
+    key: list[str],
+    value_columns: list[str],
+    may_replace: MayReplace | None = None,
+) -> MergeCounts:
+    """``upsert_partition`` of each (path, rows), a few files at a time; the summed counts.
+
+    Each file is replaced atomically on its own: if one merge fails, the others may already be in place, and
+    merging the same rows again completes the set.
+    """
+    counts = MergeCounts()
+    if len(parts) == 1:
+        ((path, rows),) = parts
+        counts.add(upsert_partition(path, rows, key, value_columns, may_replace))
+        return counts
+    with ThreadPoolExecutor(max_workers=WRITE_THREADS, thread_name_prefix="upsert") as pool:
+        futures = [pool.submit(upsert_partition, path, rows, key, value_columns, may_replace) for path, rows in parts]
+        for future in futures:
+            counts.add(future.result())
+    return counts
 
 
 def upsert_partition(

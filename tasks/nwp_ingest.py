@@ -182,8 +182,9 @@ def _quarantine_rows(bad: pd.DataFrame, station_id: str, now: pd.Timestamp) -> p
 def write_nwp(config: PipelineConfig, curation: NwpCuration, raw_refs: list[str]) -> NwpReport:
     """Write the quarantine, then merge the curated rows into nwp/."""
     store = st.Store(config.data_dir)
-    added = st.append_quarantine(store, curation.station_id, curation.quarantined)
-    merge = merge_nwp(store, curation.station_id, curation.curated)
+    with st.station_lock(store, curation.station_id):  # one writer per station, as for measurements
+        added = st.append_quarantine(store, curation.station_id, curation.quarantined)
+        merge = merge_nwp(store, curation.station_id, curation.curated)
     latest = curation.curated["issued_at"].max() if not curation.curated.empty else None
     return NwpReport(
         station_id=curation.station_id,

@@ -20,7 +20,8 @@ import pyarrow.parquet as pq
 
 from tasks.atomic_files import atomic_write_table
 
-# (stored rows, new rows) of matched keys -> True where the new row may replace the stored one
+# (stored rows, new rows) of the matched keys, their key and value columns -> True where the new row may replace
+# the stored one
 MayReplace = Callable[[pa.Table, pa.Table], np.ndarray]
 # Partitions merged at once: most of a partition's time is Parquet I/O and fsync, which release the GIL, so
 # the waits of a few files overlap (as pyarrow's own write_dataset overlaps them)

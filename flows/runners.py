@@ -7,6 +7,7 @@ tcp://scheduler:8786}`` over an existing one. Flows call their stages through ``
 
 from __future__ import annotations
 
+import threading
 from contextlib import contextmanager
 from typing import Any
 
@@ -50,8 +51,25 @@ def task_runner_for(config: Any = None, settings: RunnerSettings | None = None) 
 
 def run_with_runner(flow_obj: Flow, config: Any, settings: RunnerSettings | None = None, **kwargs: Any) -> Any:
     """Call a flow (as a subflow inside a flow) with the task runner its config asks for."""
-    runner = task_runner_for(config, settings)
-    return flow_obj.with_options(task_runner=runner)(config=config, **kwargs)
+    return flow_on_runner(flow_obj, settings or runner_settings_of(config))(config=config, **kwargs)
+
+
+_FLOWS_ON_RUNNERS: dict[tuple[Flow, str], Flow] = {}
+_FLOWS_LOCK = threading.Lock()
+
+
+def flow_on_runner(flow_obj: Flow, settings: RunnerSettings) -> Flow:
+    """The flow with a task runner for these settings, made once per process: ``with_options`` rebuilds the
+    flow's parameter schema (a tenth of a second per hourly run), and each run of the flow starts its own copy
+    of the runner (Prefect duplicates a flow's task runner per run), so sharing the template is safe. Dask
+    settings are not kept: a pipeline's shared cluster has a new address each run, and starting it costs more."""
+    if settings.kind != "thread":
+        return flow_obj.with_options(task_runner=task_runner_for(settings=settings))
+    key = (flow_obj, settings.model_dump_json())
+    with _FLOWS_LOCK:
+        if key not in _FLOWS_ON_RUNNERS:
+            _FLOWS_ON_RUNNERS[key] = flow_obj.with_options(task_runner=task_runner_for(settings=settings))
+        return _FLOWS_ON_RUNNERS[key]
 
 
 @contextmanager

@@ -5,13 +5,17 @@ from __future__ import annotations
 import base64
 import functools
 import io
+import struct
 import threading
+import zlib
 from collections.abc import Mapping, Sequence
 
 from matplotlib.figure import Figure
 
 FIGSIZE = (7.0, 3.2)
 DPI = 90
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_IHDR_END = len(PNG_SIGNATURE) + 4 + 4 + 13 + 4  # length, type, 13 bytes of header, CRC
 
 
 # Matplotlib is not thread-safe (its text parser is shared), and Prefect runs tasks in threads: one plot at a
@@ -38,6 +42,32 @@ def _png(fig) -> bytes:
     fig.tight_layout()
     fig.savefig(buf, format="png", dpi=DPI)
     return buf.getvalue()
+
+
+def tag_png(png: bytes, keyword: str, text: str) -> bytes:
+    """The PNG with a tEXt chunk ``keyword: text`` (Latin-1) right after its header; the pixels are unchanged."""
+    if not png.startswith(PNG_SIGNATURE) or png[12:16] != b"IHDR":
+        raise ValueError(f"not a PNG (starts with {png[:16]!r})")
+    data = keyword.encode("latin-1") + b"\0" + text.encode("latin-1")
+    chunk = struct.pack(">I", len(data)) + b"tEXt" + data + struct.pack(">I", zlib.crc32(b"tEXt" + data))
+    return png[:_IHDR_END] + chunk + png[_IHDR_END:]
+
+
+def png_tag(png: bytes, keyword: str) -> str | None:
+    """The text of the PNG's tEXt chunk ``keyword`` (None when it has none, or is no PNG)."""
+    if not png.startswith(PNG_SIGNATURE):
+        return None
+    at = len(PNG_SIGNATURE)
+    while at + 8 <= len(png):
+        (length,) = struct.unpack(">I", png[at : at + 4])
+        kind, data = png[at + 4 : at + 8], png[at + 8 : at + 8 + length]
+        if kind == b"IDAT":  # text chunks that matter come before the pixels
+            return None
+        name, _, text = data.partition(b"\0")
+        if kind == b"tEXt" and name == keyword.encode("latin-1"):
+            return text.decode("latin-1")
+        at += 12 + length
+    return None
 
 
 def data_uri(png: bytes) -> str:

@@ -1,14 +1,21 @@
 """The per-station markdown report: forecast, skill by lead, training loss and data quality, plots embedded.
 
-Every plot is also saved under ``reports/<station>/`` in the data directory.
+Every plot is also saved under ``reports/<station>/`` in the data directory, tagged with a digest of what it
+was drawn from: the hourly run redraws a plot only when its inputs changed (the skill and loss plots change when a
+backtest or training ran, the others when the station's data did), and otherwise reuses the saved PNG.
 """
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Callable
+
+import matplotlib
+import numpy as np
 import pandas as pd
 import pyarrow.dataset as ds
 
-from tasks import registry
+from tasks import plots, registry
 from tasks import store as st
 from tasks.forecasting import StationForecast
 from tasks.plots import (
@@ -21,10 +28,54 @@ from tasks.plots import (
 from windcast.config import PipelineConfig
 
 HISTORY_HOURS = 72
+INPUTS_TAG = "windcast-plot-inputs"  # the PNG text chunk that holds the digest of a saved plot's inputs
+PLOT_STYLE = 1  # raise when a plot function draws differently, so that saved plots are redrawn
 
 
-def _save(store: st.Store, station_id: str, name: str, png: bytes) -> bytes:
-    st.atomic_write_bytes(store.station_dir(store.root / "reports", station_id, hive=False) / name, png)
+def inputs_digest(*parts) -> str:
+    """A digest of plot inputs (pandas Series/Index, numeric arrays, mappings and sequences of them, scalars):
+    equal inputs give equal digests."""
+    h = hashlib.sha256(f"{PLOT_STYLE}|{plots.FIGSIZE}|{plots.DPI}|{matplotlib.__version__}".encode())
+    for part in parts:
+        _feed(h, part)
+    return h.hexdigest()
+
+
+def _feed(h, part) -> None:
+    if isinstance(part, pd.Series | pd.Index):
+        h.update(f"{type(part).__name__}|{part.dtype}|{len(part)}|".encode())
+        h.update(pd.util.hash_pandas_object(part, index=isinstance(part, pd.Series)).to_numpy().tobytes())
+    elif isinstance(part, np.ndarray) and part.dtype != object:
+        h.update(f"ndarray|{part.dtype.str}|{part.shape}|".encode() + np.ascontiguousarray(part).tobytes())
+    elif isinstance(part, dict):
+        h.update(f"dict|{len(part)}|".encode())
+        for key, value in part.items():
+            _feed(h, key)
+            _feed(h, value)
+    elif isinstance(part, list | tuple):
+        h.update(f"{type(part).__name__}|{len(part)}|".encode())
+        for value in part:
+            _feed(h, value)
+    elif part is None or isinstance(part, str | int | float | bool | np.generic | pd.Timestamp):
+        h.update(f"{type(part).__name__}|{part!r}".encode())
+    else:
+        raise TypeError(f"cannot digest a plot input of type {type(part).__name__}")
+    h.update(b"\0")
+
+
+def draw_once(store: st.Store, station_id: str, name: str, plot: Callable[..., bytes], *args, **kwargs) -> bytes:
+    """``plot(*args, **kwargs)`` saved as ``reports/<station>/<name>``; the saved PNG when it was drawn from the
+    same inputs (its text chunk holds their digest; one file, replaced atomically, so tag and pixels agree)."""
+    path = store.station_dir(store.root / "reports", station_id, hive=False) / name
+    digest = inputs_digest(plot.__name__, args, kwargs)
+    try:
+        saved = path.read_bytes()
+    except FileNotFoundError:
+        saved = b""
+    if plots.png_tag(saved, INPUTS_TAG) == digest:
+        return saved
+    png = plots.tag_png(plot(*args, **kwargs), INPUTS_TAG, digest)
+    st.atomic_write_bytes(path, png)
     return png
 
 
@@ -51,13 +102,14 @@ def forecast_plot(store: st.Store, result: StationForecast) -> bytes:
     stale = " (STALE)" if result.stale else ""
     model = f"{rows['model'].iloc[0]} v{rows['model_version'].iloc[0]}"
     title = f"{result.station_id}: {model} from {origin:%Y-%m-%d %H:%M} UTC{stale}"
-    return plot_forecast(
+    return draw_once(
+        store, result.station_id, "forecast.png", plot_forecast,
         recent.index, recent.to_numpy(), rows["target_time"], rows["wind_speed_ms"],
         rows["p10"] if has_interval else None, rows["p90"] if has_interval else None, title,
     )  # fmt: skip
 
 
-def skill_plot(metrics: pd.DataFrame, station_id: str) -> bytes | None:
+def skill_plot(store: st.Store, metrics: pd.DataFrame, station_id: str) -> bytes | None:
     """RMSE and skill by lead of every model of the latest backtest."""
     if metrics.empty:
         return None
@@ -68,7 +120,8 @@ def skill_plot(metrics: pd.DataFrame, station_id: str) -> bytes | None:
         rows = per_lead[per_lead["metric"] == metric]
         return {m: g["value"].tolist() for m, g in rows.groupby(label[rows.index], sort=False)}
 
-    return plot_rmse_and_skill(curves("rmse"), curves("skill"), f"{station_id}: latest backtest")
+    title = f"{station_id}: latest backtest"
+    return draw_once(store, station_id, "skill.png", plot_rmse_and_skill, curves("rmse"), curves("skill"), title)
 
 
 def loss_plot(store: st.Store, station_id: str, kinds: list[str]) -> bytes | None:
@@ -80,7 +133,9 @@ def loss_plot(store: st.Store, station_id: str, kinds: list[str]) -> bytes | Non
             meta = registry.read_meta(versions[-1])
             if meta.get("train_loss"):
                 curves[versions[-1].label] = (meta["train_loss"], meta["val_loss"])
-    return plot_loss_curves(curves, f"{station_id}: training loss") if curves else None
+    if not curves:
+        return None
+    return draw_once(store, station_id, "loss.png", plot_loss_curves, curves, f"{station_id}: training loss")
 
 
 def quality_plot(store: st.Store, station_id: str, freq: str) -> bytes:
@@ -90,7 +145,8 @@ def quality_plot(store: st.Store, station_id: str, freq: str) -> bytes:
     expected = pd.Timedelta("1D") / pd.Timedelta(freq)
     quarantine = st.read_quarantine(store, station_id)
     by_reason = quarantine.groupby("reason")["n_samples"].apply(lambda s: int(s.fillna(1).sum())).to_dict()
-    return plot_data_quality(per_day / expected, by_reason, f"{station_id}: data quality")
+    title = f"{station_id}: data quality"
+    return draw_once(store, station_id, "quality.png", plot_data_quality, per_day / expected, by_reason, title)
 
 
 def forecast_report(config: PipelineConfig, result: StationForecast) -> str:
@@ -111,15 +167,15 @@ def forecast_report(config: PipelineConfig, result: StationForecast) -> str:
         f"v{rows['model_version'].iloc[0]}** from the origin {rows['origin_time'].iloc[0]:%Y-%m-%d %H:%M} UTC; "
         f"Parquet: `{result.path}`.",
         "",
-        markdown_image(_save(store, sid, "forecast.png", forecast_plot(store, result)), "forecast"),
+        markdown_image(forecast_plot(store, result), "forecast"),
         "",
     ]
     sections = [
-        ("Backtest: RMSE and skill by lead time", "skill.png", "skill", skill_plot(metrics, sid)),
-        ("Training loss", "loss.png", "loss curves", loss_plot(store, sid, list(config.training.kinds))),
-        ("Data quality", "quality.png", "data quality", quality_plot(store, sid, config.frequency)),
+        ("Backtest: RMSE and skill by lead time", "skill", skill_plot(store, metrics, sid)),
+        ("Training loss", "loss curves", loss_plot(store, sid, list(config.training.kinds))),
+        ("Data quality", "data quality", quality_plot(store, sid, config.frequency)),
     ]
-    for title, name, alt, png in sections:
+    for title, alt, png in sections:
         if png is not None:  # no backtest or no trained network yet: no section
-            lines += [f"## {title}", "", markdown_image(_save(store, sid, name, png), alt), ""]
+            lines += [f"## {title}", "", markdown_image(png, alt), ""]
     return "\n".join(lines)

@@ -5,7 +5,8 @@ busy machine can exceed while the server creates or migrates its SQLite database
 leaves Prefect's server process running. Here the CLI starts the same server (uvicorn on 127.0.0.1, the database
 under ``PREFECT_HOME``), waits for its health check up to ``WINDCAST_API_STARTUP_TIMEOUT_S`` (default 600 s) while
 the process is alive, and stops it when the CLI ends, is interrupted or gets SIGTERM; on Linux the server also gets
-SIGTERM from the kernel when the CLI process dies of anything, SIGKILL included (``PR_SET_PDEATHSIG``).
+SIGTERM from the kernel when the CLI process dies of anything, SIGKILL included (``PR_SET_PDEATHSIG``). Before
+it stops the server, the CLI sends the logs and events still queued for it, so that none is lost.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ STARTUP_TIMEOUT_ENV = "WINDCAST_API_STARTUP_TIMEOUT_S"
 DEFAULT_STARTUP_TIMEOUT_S = 600.0
 _PR_SET_PDEATHSIG = 1
 _PORT_IN_USE_EXIT = 3  # uvicorn's exit status when it cannot bind
+API_DRAIN_TIMEOUT_S = 30.0  # at most this long for the queued logs and events to reach the API before it stops
 
 
 class LocalApiError(RuntimeError):
@@ -60,10 +62,24 @@ def prefect_api() -> Iterator[str | None]:
     try:
         server.start(startup_timeout_s())
         with temporary_settings(updates={PREFECT_API_URL: server.api_url}):
-            yield server.api_url
+            try:
+                yield server.api_url
+            finally:
+                send_pending_to_api()
     finally:
         server.stop()
         signal.signal(signal.SIGTERM, previous)
+
+
+def send_pending_to_api(timeout_s: float = API_DRAIN_TIMEOUT_S) -> None:
+    """Send the logs and events still queued for the API before it stops: Prefect's background workers would
+    send them at interpreter exit, to an API that is gone ("--- Error logging to API --- All connection attempts
+    failed")."""
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    for worker in (APILogWorker, EventsWorker):
+        worker.drain_all(timeout=timeout_s)
 
 
 def _exit_on_sigterm(signum, frame) -> None:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import closing
 from pathlib import Path
 
 import pandas as pd
@@ -73,6 +75,13 @@ def test_the_cli_runs_on_its_own_api_and_stops_it(tmp_path):
     (match,) = PID_LINE.findall(proc.stderr)
     assert "waiting up to 600 s" in proc.stderr and re.search(r"local Prefect API ready after \d+ s", proc.stderr)
     assert not alive(int(match[1]))  # stopped when the command ended
+    # the logs still queued when the command ended reached the API before it stopped: none lost, no error
+    assert "Error logging to API" not in proc.stderr, proc.stderr[-2000:]
+    with closing(sqlite3.connect(tmp_path / "prefect-home" / "prefect.db")) as db:
+        query = "SELECT count(*) FROM log WHERE message LIKE 'Finished in state Completed()%'"
+        (finished,) = db.execute(query).fetchone()
+    shown = re.findall(r"\| (?:Flow|Task) run '[\w-]+' - Finished in state Completed\(\)", proc.stderr)
+    assert finished == len(shown) >= 3  # the ingest flow, its subflow and their tasks
 
 
 def test_killing_the_cli_stops_its_api(tmp_path):

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.dataset as ds
 
 from models.backtest import HourlyGrid
 from models.baselines import BASELINES
@@ -192,3 +193,15 @@ def write_forecast(store: st.Store, station_id: str, rows: pd.DataFrame) -> str:
 def read_forecasts(store: st.Store, station_id: str | None = None) -> pd.DataFrame:
     """Every published forecast issue (one station or all)."""
     return st.read_station_dataset(store, "forecasts", FORECAST_SCHEMA, station_id)
+
+
+def read_recent_forecasts(store: st.Store, station_id: str, issued_since: pd.Timestamp) -> pd.DataFrame:
+    """The station's forecast issues of the UTC day of ``issued_since`` and later (and maybe a few earlier ones
+    of that day): only those days' files are read, not the whole history of hourly issues."""
+    root = store.station_dir(store.root / "forecasts", station_id)
+    first_day = f"issued_date={issued_since.tz_convert('UTC'):%Y-%m-%d}"
+    days = sorted(p for p in root.glob("issued_date=*") if p.name >= first_day) if root.exists() else []
+    files = [str(f) for day in days for f in sorted(day.glob("issue-*.parquet"))]  # not the writers' .tmp files
+    schema = FORECAST_SCHEMA.remove(FORECAST_SCHEMA.get_field_index("station_id"))
+    frame = ds.dataset(files, format="parquet", schema=schema).to_table().to_pandas()
+    return frame.assign(station_id=station_id)[FORECAST_SCHEMA.names]

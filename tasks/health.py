@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from tasks import store as st
-from tasks.forecasting import read_forecasts
+from tasks.forecasting import read_recent_forecasts
 from tasks.reports import latest_metrics
 from windcast.config import PipelineConfig
 
@@ -33,12 +33,15 @@ def check_health(
     settings = config.forecast
     store = st.Store(config.data_dir)
     label = f"{model} v{model_version}"
-    forecasts = read_forecasts(store, station_id)
+    window = pd.Timedelta(days=settings.health_window_days)
+    # an issue made before the window and the longest lead cannot target a time inside the window
+    longest_lead = pd.Timedelta(config.frequency) * config.training.horizon_steps
+    forecasts = read_recent_forecasts(store, station_id, now - window - longest_lead)
     recent = forecasts[
         (~forecasts["stale"])
         & (forecasts["model"] == model)
         & (forecasts["model_version"] == model_version)
-        & (forecasts["target_time"] > now - pd.Timedelta(days=settings.health_window_days))
+        & (forecasts["target_time"] > now - window)
         & (forecasts["target_time"] <= now)
     ]
     observed = st.read_measurements(store, station_id)[["time", "wind_speed_ms"]]

@@ -61,3 +61,22 @@ def test_too_little_evidence_is_not_a_verdict(tmp_path):
     config = setup_store(tmp_path, forecast_error_ms=3.0)
     health = check_health(config, "s1", "gru", 1, NOW)  # a version with no forecasts or backtest
     assert not health.degraded and "not enough evidence" in health.message
+
+
+def test_the_health_check_reads_only_the_days_its_window_can_reach(tmp_path):
+    from tasks.forecasting import read_forecasts, read_recent_forecasts
+
+    config = setup_store(tmp_path, forecast_error_ms=3.0)
+    store = st.Store(config.data_dir)
+    since = NOW - pd.Timedelta(days=2, hours=3)
+    every = read_forecasts(store, "s1")
+    expected = every[every["issued_at"] >= since.floor("D")].sort_values(["issued_at", "horizon_h"])
+    got = read_recent_forecasts(store, "s1", since).sort_values(["issued_at", "horizon_h"])
+    assert 0 < len(got) < len(every)
+    pd.testing.assert_frame_equal(got.reset_index(drop=True), expected.reset_index(drop=True))
+    # an unreadable file of a day the 2-day window cannot reach is never opened
+    (tmp_path / "store/forecasts/station_id=s1/issued_date=2024-03-06/issue-bad.parquet").write_bytes(b"not parquet")
+    short = config.model_copy(update={"forecast": config.forecast.model_copy(update={"health_window_days": 2.0})})
+    health = check_health(short, "s1", "gru", 2, NOW)
+    assert health.n_pairs == 2 * 24 and health.degraded
+    assert read_recent_forecasts(store, "nowhere", NOW).empty

@@ -7,8 +7,10 @@ backtest or training ran, the others when the station's data did), and otherwise
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable
+from pathlib import Path
 
 import matplotlib
 import numpy as np
@@ -29,13 +31,20 @@ from windcast.config import PipelineConfig
 
 HISTORY_HOURS = 72
 INPUTS_TAG = "windcast-plot-inputs"  # the PNG text chunk that holds the digest of a saved plot's inputs
-PLOT_STYLE = 1  # raise when a plot function draws differently, so that saved plots are redrawn
+
+
+@functools.cache
+def _drawing_code() -> str:
+    """What decides how a plot looks besides its inputs: the plot module's source, sizes, matplotlib's version
+    (an edit of tasks/plots.py redraws every saved plot)."""
+    source = hashlib.sha256(Path(plots.__file__).read_bytes()).hexdigest()
+    return f"{source}|{plots.FIGSIZE}|{plots.DPI}|{matplotlib.__version__}"
 
 
 def inputs_digest(*parts) -> str:
     """A digest of plot inputs (pandas Series/Index, numeric arrays, mappings and sequences of them, scalars):
     equal inputs give equal digests."""
-    h = hashlib.sha256(f"{PLOT_STYLE}|{plots.FIGSIZE}|{plots.DPI}|{matplotlib.__version__}".encode())
+    h = hashlib.sha256(_drawing_code().encode())
     for part in parts:
         _feed(h, part)
     return h.hexdigest()

@@ -23,7 +23,7 @@ from models.backtest import (
 )
 from models.baselines import BASELINES
 from models.checkpoint import load_checkpoint
-from models.intervals import INTERVAL_QUANTILES, MIN_RESIDUALS, fit_residual_quantiles, with_intervals
+from models.intervals import INTERVAL_QUANTILES, MIN_RESIDUALS, recent_residual_quantiles, rolling_intervals
 from models.nwp import NWP_BASELINES, align_nwp
 from models.training import predict
 from models.windows import Cutoffs
@@ -209,19 +209,34 @@ def _point_and_band(pred: np.ndarray, quantiles: tuple[float, ...]) -> tuple[np.
 
 def banded_predictor(fn, version, grid: HourlyGrid, interval_origins, horizon, net_quantiles, cutoffs: Cutoffs):
     """The predictor returning (N, H, 3) P10/P50/P90: a quantile network's own band, or the point forecast with
-    per-lead quantiles of its validation residuals (conformal), which are written to the version's
-    intervals.json for the forecast flow. With under MIN_RESIDUALS validation origins it stays a point forecast."""
+    per-lead quantiles of its residuals of the last 30 days observed at each origin (rolling conformal, the
+    validation origins first); the offsets of the last window are written to the version's intervals.json for
+    the forecast flow. With under MIN_RESIDUALS validation origins it stays a point forecast."""
     quantiles = net_quantiles if version.kind not in BASELINES else ()
     if len(interval_origins) < MIN_RESIDUALS:
         return lambda origins: _point_and_band(np.asarray(fn(origins), dtype=float), quantiles)[0]
-    point, band = _point_and_band(np.asarray(fn(interval_origins), dtype=float), quantiles)
+    point_val, band = _point_and_band(np.asarray(fn(interval_origins), dtype=float), quantiles)
     if band is not None:
         return lambda origins: _point_and_band(np.asarray(fn(origins), dtype=float), quantiles)[1]
-    y_val = grid.speed[interval_origins[:, None] + np.arange(1, horizon + 1)[None, :]]
-    intervals = {**fit_residual_quantiles(y_val, point), "cutoffs": cutoffs.to_dict()}
-    st.atomic_write_bytes(version.path / INTERVALS_FILE, json.dumps(intervals).encode())
-    return lambda origins: with_intervals(_point_and_band(np.asarray(fn(origins), dtype=float), quantiles)[0],
-                                          intervals)  # fmt: skip
+
+    def banded(origins: np.ndarray) -> np.ndarray:
+        point = _point_and_band(np.asarray(fn(origins), dtype=float), quantiles)[0]
+        every = np.concatenate([interval_origins, origins])
+        y_true = _targets(grid, every, horizon)
+        y_pred = np.concatenate([point_val, point])
+        bounds = rolling_intervals(every, y_true, y_pred, len(interval_origins))
+        intervals = {**recent_residual_quantiles(every, y_true, y_pred), "cutoffs": cutoffs.to_dict()}
+        st.atomic_write_bytes(version.path / INTERVALS_FILE, json.dumps(intervals).encode())
+        return np.stack([bounds[0.1], point, bounds[0.9]], axis=-1)
+
+    return banded
+
+
+def _targets(grid: HourlyGrid, origins: np.ndarray, horizon: int) -> np.ndarray:
+    """(N, H) observed speeds after each origin, NaN past the end of the grid or at gaps."""
+    idx = origins[:, None] + np.arange(1, horizon + 1)[None, :]
+    padded = np.append(grid.speed, np.nan)
+    return padded[np.minimum(idx, len(grid.speed))]
 
 
 def read_intervals(version: registry.ModelVersion) -> dict | None:

@@ -5,7 +5,13 @@ import json
 import numpy as np
 import pytest
 
-from models.intervals import apply_intervals, fit_residual_quantiles, with_intervals
+from models.intervals import (
+    apply_intervals,
+    fit_residual_quantiles,
+    recent_residual_quantiles,
+    rolling_intervals,
+    with_intervals,
+)
 from models.metrics import interval_coverage
 
 
@@ -39,3 +45,46 @@ def test_too_few_origins_or_wrong_shapes_are_refused():
         fit_residual_quantiles(np.ones((20, 3)), np.ones((20, 2)))
     with pytest.raises(ValueError, match="intervals fitted for 2 leads, forecast has 3"):
         apply_intervals(np.ones((1, 3)), {"quantiles": [0.1, 0.9], "offsets_ms": [[0, 0], [0, 0]]})
+
+
+def test_rolling_band_follows_a_change_of_season_that_the_validation_band_misses():
+    rng = np.random.default_rng(1)
+    n_val, n_test, h = 300, 6000, 4
+    origins = np.arange(n_val + n_test)
+    scale = np.where(origins < n_val + 1500, 2.0, 0.7)[:, None]  # a windy validation season, then a calm one
+    point = rng.uniform(5, 9, (len(origins), h))
+    y = point + rng.normal(0, 1, point.shape) * scale
+    bounds = rolling_intervals(origins, y, point, n_val)
+    calm = slice(2300, None)  # test rows more than 30 days after the change
+    rolling = interval_coverage(y[n_val:][calm], bounds[0.1][calm], bounds[0.9][calm], axis=None)
+    fixed = apply_intervals(point[n_val:], fit_residual_quantiles(y[:n_val], point[:n_val]))
+    stale = interval_coverage(y[n_val:][calm], fixed[0.1][calm], fixed[0.9][calm], axis=None)
+    assert abs(rolling - 0.8) < 0.03 and stale > 0.97  # fixed quantiles of the windy season over-cover
+
+
+def test_rolling_band_reads_only_residuals_observed_before_each_origin():
+    n_val, h = 30, 2
+    origins = np.arange(n_val + 30)
+    point = np.full((len(origins), h), 5.0)
+    y = point + np.tile(np.linspace(-1, 1, n_val), 2)[:, None]  # validation residuals in [-1, 1]
+    y[n_val + 1 :] += 100.0  # huge errors from the second scored origin on
+    bounds = rolling_intervals(origins, y, point, n_val)
+    expect = np.quantile(y[:n_val, 0] - 5.0, [0.1, 0.9])
+    # the first block (24 origins) is scored with what was known at its first origin: validation residuals only
+    np.testing.assert_allclose(bounds[0.1][:24, 0], 5.0 + expect[0])
+    np.testing.assert_allclose(bounds[0.9][:24, 0], 5.0 + expect[1])
+    assert bounds[0.9][24:, 0].min() > 50  # the next block has seen the large errors
+    with pytest.raises(ValueError, match="origins must be strictly increasing"):
+        rolling_intervals(origins[::-1], y, point, n_val)
+    with pytest.raises(ValueError, match="5 calibration origins, need >= 10"):
+        rolling_intervals(origins, y, point, 5)
+
+
+def test_recent_quantiles_use_the_last_window_of_observed_origins():
+    origins = np.arange(2000)
+    point = np.zeros((2000, 1))
+    y = np.where(origins < 1000, 10.0, 1.0)[:, None] * np.tile(np.linspace(-1, 1, 100), 20)[:, None]
+    y[-5:] = np.nan  # the last origins' targets are not observed yet
+    got = recent_residual_quantiles(origins, y, point, window_steps=720)
+    assert got["n_origins"] == 720 and got["window_steps"] == 720
+    np.testing.assert_allclose(np.asarray(got["offsets_ms"])[:, 0], np.quantile(y[1275:1995, 0], [0.1, 0.9]))

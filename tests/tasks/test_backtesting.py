@@ -101,7 +101,7 @@ def test_every_model_gets_a_p10_p90_band_scored_in_metrics_and_published_with_th
         forecasts["model"]
     )
     assert by_model == pytest.approx(inside.mean().to_dict())  # coverage is what the band really covered
-    assert 0.6 < by_model["linear"] < 0.95  # calibrated on validation residuals: near 80 % on a stationary series
+    assert 0.6 < by_model["linear"] < 0.95  # calibrated on the last 30 days of residuals: near 80 %
     assert {"pinball_p10", "pinball_p90"} <= set(metrics["metric"])
     assert result.coverage["linear v1"] == pytest.approx(by_model["linear"], abs=1e-4)
 

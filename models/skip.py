@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from models.baselines import LINEAR_LAG_CHOICES, MAX_LINEAR_ORIGINS
-from models.networks import ForecastEnsemble
+from models.networks import ForecastEnsemble, skip_width
 from models.windows import WindowSet
 
 # Penalties (x each column group's mean square): the largest leaves the skip path near 0, i.e. the blend alone.
@@ -50,9 +50,7 @@ def _ridge(gram: np.ndarray, cross: np.ndarray, n_lags: int, alpha: float) -> np
 def init_skip_path(model: ForecastEnsemble, windows: WindowSet) -> dict:
     """Set every member's skip path to the ridge chosen on validation; returns {n_lags, alpha, val_mse}."""
     config = model.config
-    train = windows.starts["train"]
-    if len(train) > MAX_LINEAR_ORIGINS:
-        train = train[np.linspace(0, len(train) - 1, MAX_LINEAR_ORIGINS).round().astype(int)]
+    train = _spaced(windows.starts["train"], MAX_LINEAR_ORIGINS)
     x, y = _design(model, windows, train)
     x_val, y_val = _design(model, windows, windows.starts["val"])
     width = x.shape[1]
@@ -72,3 +70,42 @@ def init_skip_path(model: ForecastEnsemble, windows: WindowSet) -> dict:
         member.skip.weight.copy_(torch.from_numpy(weight).float())
         member.skip.bias.zero_()
     return {"n_lags": int(n_lags), "alpha": float(alpha), "val_mse": mse}
+
+
+@torch.no_grad()
+def refit_skip_path(model: ForecastEnsemble, windows: WindowSet, choice: dict) -> dict:
+    """After training, re-solve each member's skip ridge on training + validation windows with its encoder fixed.
+
+    The lags and penalty stay those chosen on validation (`choice`, init_skip_path's result); the target is what
+    the member's blend and trained head leave over. So the skip path, like the `linear` baseline, also learns
+    from the most recent eighth of the data that early stopping only watched. Point networks only (a quantile
+    network keeps its frozen start). Returns {"n_windows": N}.
+    """
+    config = model.config
+    if config.quantiles or not config.skip_lags:
+        return {"n_windows": 0}
+    starts = np.concatenate([_spaced(windows.starts["train"], MAX_LINEAR_ORIGINS), windows.starts["val"]])
+    cols = _columns(choice["n_lags"], skip_width(config), config.skip_lags)
+    for member in model.members:
+        member.eval()
+        xs, ys = [], []
+        for chunk in np.array_split(starts, max(1, -(-len(starts) // 4096))):
+            x, y = windows.gather(chunk)
+            f = windows.gather_future(chunk)
+            inputs = member.skip_inputs(x)
+            rest = member(x, f) - member.skip(inputs)  # blend + head: what the skip path corrects
+            xs.append(inputs.double().numpy())
+            ys.append((y - rest).double().numpy())
+        x, y = np.concatenate(xs)[:, cols], np.concatenate(ys)
+        coef = _ridge(x.T @ x, x.T @ y, choice["n_lags"], choice["alpha"])
+        weight = np.zeros((config.horizon_steps, skip_width(config)))
+        weight[:, cols] = coef.T
+        member.skip.weight.copy_(torch.from_numpy(weight).float())
+        member.skip.bias.zero_()
+    return {"n_windows": int(len(starts))}
+
+
+def _spaced(starts: np.ndarray, limit: int) -> np.ndarray:
+    if len(starts) <= limit:
+        return starts
+    return starts[np.linspace(0, len(starts) - 1, limit).round().astype(int)]

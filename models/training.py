@@ -29,7 +29,7 @@ from models.features import (
 from models.networks import ForecastEnsemble, NetworkConfig, forecast_loss
 from models.nwp import NWP_FEATURE_NAMES, AlignedNwp, align_nwp, nwp_features, refuse_future_issues
 from models.scaling import Scaler, fit_scaler
-from models.skip import init_skip_path
+from models.skip import init_skip_path, refit_skip_path
 from models.windows import SPLIT_FRACTIONS, Cutoffs, WindowSet, build_window_set, history_view, make_cutoffs
 
 log = logging.getLogger("windcast.models.training")
@@ -71,6 +71,7 @@ class ForecasterConfig:
     climatology_anchor: bool = True  # hour-of-day climatology channel + blend baseline under the head
     anchor_tau_steps: float = 12.0  # initial e-folding time (steps) of the blend weights
     linear_skip: bool = True  # a frozen closed-form ridge skip path on top of the blend (models/skip.py)
+    refit_skip: bool = True  # after early stopping, re-solve the skip ridge on training + validation windows
     split_fractions: tuple[float, float, float] = SPLIT_FRACTIONS
 
     def __post_init__(self) -> None:
@@ -153,6 +154,7 @@ class FitResult:
     training_window: dict[str, str]  # {"start": iso, "end": iso} of the training rows over all stations
     metrics: dict[str, float | list[float]]  # val/test RMSE (m/s), persistence RMSE and skill on the same windows
     n_windows: dict[str, int] = field(default_factory=dict)  # train/val/test window counts
+    skip_start: list[torch.Tensor] | None = None  # per member, the skip weights before the refit (None: no refit)
 
     @property
     def feature_names(self) -> list[str]:
@@ -330,7 +332,8 @@ def fit_forecaster(
     n_future = len(NWP_FEATURE_NAMES) if futures is not None else 0
     model = ForecastEnsemble(config.network_config(len(spec.names), spec.cyclic_pairs, spec.anchor_channel, n_future))
     if model.config.skip_lags:  # not for an autoregressive network
-        log.info("linear skip path: %s", init_skip_path(model, windows))
+        choice = init_skip_path(model, windows)
+        log.info("linear skip path: %s", choice)
     history, best = [], []
     for i, member in enumerate(model.members):
         torch.manual_seed(config.seed + 1009 * i)  # dropout stream per member
@@ -338,6 +341,10 @@ def fit_forecaster(
         history += h
         best.append(b)
     model.to("cpu").eval()
+    skip_start = None
+    if model.config.skip_lags and config.refit_skip and not model.config.quantiles:
+        skip_start = [m.skip.weight.detach().clone() for m in model.members]
+        log.info("skip path refitted on training + validation: %s", refit_skip_path(model, windows, choice))
     forecaster = Forecaster(model, scaler, spec, config.lookback_steps, config.horizon_steps, clim,
                             nwp_scaler=nwp_scaler)  # fmt: skip
     starts_train = [g.index[0] for g in grids.values()]
@@ -347,7 +354,7 @@ def fit_forecaster(
     }
     bf16 = use_bf16_inference(torch.device("cpu"), config.precision)  # scored as `predict` scores it
     metrics = {k: v for split in ("val", "test") for k, v in _window_metrics(forecaster, windows, split, bf16).items()}
-    return FitResult(forecaster, history, best, cuts, window, metrics, counts)
+    return FitResult(forecaster, history, best, cuts, window, metrics, counts, skip_start)
 
 
 def _nwp_inputs(nwp: pd.DataFrame, origin_times, horizon_steps: int, freq: str) -> np.ndarray:

@@ -8,7 +8,7 @@ import torch
 
 from models.checkpoint import load_checkpoint, save_fit
 from models.networks import ForecastEnsemble, NetworkConfig
-from models.skip import init_skip_path
+from models.skip import init_skip_path, refit_skip_path
 from models.training import ForecasterConfig, evaluate_loss, fit_forecaster, predict
 from models.windows import build_window_set
 from tests.models.test_training import FAST
@@ -72,3 +72,43 @@ def test_init_sets_every_member_and_reports_the_choice():
     after = evaluate_loss(model, windows, windows.starts["val"], device=torch.device("cpu"))
     assert choice["n_lags"] in (24, 48) and choice["alpha"] > 0 and after < 0.9 * before
     assert torch.equal(model.members[0].skip.weight, model.members[1].skip.weight)
+
+
+def test_fit_refits_the_skip_path_after_training_and_keeps_the_start():
+    frame = ar2_frame(1000)
+    fast = {**FAST, "lookback_steps": 48, "max_epochs": 1}
+    fit = fit_forecaster({"a": frame}, ForecasterConfig(**fast, refit_skip=True))
+    (start,) = fit.skip_start  # one member
+    assert start.shape == fit.forecaster.model.members[0].skip.weight.shape
+    assert not torch.equal(start, fit.forecaster.model.members[0].skip.weight)
+    assert fit_forecaster({"a": frame.iloc[:600]}, ForecasterConfig(**fast, refit_skip=False)).skip_start is None
+
+
+def test_refit_fits_the_blend_residual_of_training_and_validation_windows():
+    frame = ar2_frame(1200)
+    values = frame["wind_speed_ms"].to_numpy(np.float32)
+    hours = frame["time"].dt.hour.to_numpy()
+    matrix = np.stack([(values - 7) / 2, np.sin(2 * np.pi * hours / 24), np.cos(2 * np.pi * hours / 24)], 1)
+    windows = build_window_set([matrix.astype(np.float32)], [(700, 1000)], 48, 6)
+    config = NetworkConfig(n_features=3, hidden_size=4, horizon_steps=6, skip_lags=48, cyclic_pairs=((1, 2, 24.0),))
+    model = ForecastEnsemble(config)
+    choice = init_skip_path(model, windows)
+    both = np.concatenate([windows.starts["train"], windows.starts["val"]])
+    device = torch.device("cpu")
+    before = evaluate_loss(model, windows, both, device=device)
+    assert refit_skip_path(model, windows, choice) == {"n_windows": len(both)}
+    after = evaluate_loss(model, windows, both, device=device)
+    assert after < before  # the ridge now fits every window it may read, not only the training ones
+    # the untrained head adds nothing: the skip path is the ridge of (target - blend) with the chosen lags/penalty
+    x, y = windows.gather(both)
+    member = model.members[0]
+    inputs = member.skip_inputs(x).double().numpy()
+    residual = (y - member._baseline(x[:, -1, 0], member._anchors(x))).double().numpy()
+    cols = np.concatenate([np.arange(choice["n_lags"]), np.arange(48, inputs.shape[1])])
+    gram = inputs[:, cols].T @ inputs[:, cols]
+    diag = np.diag(gram)
+    penalty = np.r_[
+        np.full(choice["n_lags"], diag[: choice["n_lags"]].mean()), np.full(24, diag[choice["n_lags"] :].mean())
+    ]
+    coef = np.linalg.solve(gram + np.diag(choice["alpha"] * penalty + 1e-12), inputs[:, cols].T @ residual)
+    np.testing.assert_allclose(member.skip.weight.numpy()[:, cols], coef.T, rtol=1e-4, atol=1e-5)

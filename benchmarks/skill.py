@@ -22,6 +22,7 @@ lead over the best baseline, and training seconds.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import platform
@@ -37,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from models.backtest import select_origins, to_hourly_grid  # noqa: E402
 from models.baselines import BASELINES  # noqa: E402
-from models.intervals import MIN_RESIDUALS, apply_intervals, fit_residual_quantiles  # noqa: E402
+from models.intervals import MIN_RESIDUALS, apply_intervals, fit_residual_quantiles, rolling_intervals  # noqa: E402
 from models.metrics import interval_coverage, pinball_loss  # noqa: E402
 from models.windows import Cutoffs, make_cutoffs  # noqa: E402
 
@@ -100,8 +101,13 @@ def _rmse(pred: np.ndarray, y: np.ndarray) -> list[float]:
     return np.sqrt(np.mean((pred - y) ** 2, axis=0)).tolist()
 
 
-def run_case(station: str, history: str, seeds, kinds, variant: str, out: Path) -> None:
-    """Fit baselines once and networks per seed on one station and history; append one JSON line per fit."""
+def run_case(station: str, history: str, seeds, kinds, variant: str, out: Path, preds: Path | None = None) -> None:
+    """Fit baselines once and networks per seed on one station and history; append one JSON line per fit.
+
+    A default network whose skip path was refitted on training + validation also gets a row `<kind>:frozen`
+    from the same fit with the skip weights put back as they were before the refit (the defaults before it).
+    With `preds`, every model's validation and test forecasts are kept as .npz there (to study the bands).
+    """
     import torch
 
     from models.training import ForecasterConfig, fit_forecaster, predict
@@ -121,8 +127,10 @@ def run_case(station: str, history: str, seeds, kinds, variant: str, out: Path) 
         params = baseline.fit(grid.times, grid.speed, np.asarray(grid.times < cut.train_end), val, HORIZON)
         pred = baseline.predict(grid.times, grid.speed, test, HORIZON, params)
         seconds = time.perf_counter() - t0
-        band = _band(baseline.predict(grid.times, grid.speed, val_all, HORIZON, params), y_val, pred, y)
+        pred_val = baseline.predict(grid.times, grid.speed, val_all, HORIZON, params)
+        band = _band(val_all, pred_val, y_val, test, pred, y)
         rows.append({**case, "model": name, "seed": None, "seconds": seconds, "rmse": _rmse(pred, y), **band})
+        _keep(preds, station, history, name, None, grid, val_all, test, pred_val, pred)
     _append(out, rows)
     torch.set_num_threads(1)
     done = _done(out)
@@ -134,26 +142,52 @@ def run_case(station: str, history: str, seeds, kinds, variant: str, out: Path) 
             t0 = time.perf_counter()
             fit = fit_forecaster({station: frame}, config, {station: cut})
             seconds = time.perf_counter() - t0
-            pred = predict(fit.forecaster, frame, grid.times[test], station_id=station)
-            pred_val = predict(fit.forecaster, frame, grid.times[val_all], station_id=station)
-            if pred.ndim == 3:
-                median = list(fit.forecaster.quantiles).index(0.5)
-                pred, pred_val = pred[..., median], pred_val[..., median]
-            row = {**case, "model": f"{kind}:{variant}", "seed": seed, "seconds": seconds, "rmse": _rmse(pred, y),
-                   "epochs": len(fit.history), "best_epochs": fit.best_epochs,
-                   **_band(pred_val, y_val, pred, y)}  # fmt: skip
-            _append(out, [row])
-            print(f"{station} {history} {kind}:{variant} seed {seed}: {seconds:.0f} s, "
-                  f"skill {_mean_skill(row['rmse'], rows[0]['rmse']):+.3f}", flush=True)  # fmt: skip
+            fits = [(f"{kind}:{variant}", fit.forecaster)]
+            if fit.skip_start is not None and variant == "default":
+                frozen = copy.deepcopy(fit.forecaster)
+                for member, weight in zip(frozen.model.members, fit.skip_start, strict=True):
+                    member.skip.weight.data.copy_(weight)
+                fits.append((f"{kind}:frozen", frozen))
+            for model, forecaster in fits:
+                pred = predict(forecaster, frame, grid.times[test], station_id=station)
+                pred_val = predict(forecaster, frame, grid.times[val_all], station_id=station)
+                if pred.ndim == 3:
+                    median = list(forecaster.quantiles).index(0.5)
+                    pred, pred_val = pred[..., median], pred_val[..., median]
+                row = {**case, "model": model, "seed": seed, "seconds": seconds, "rmse": _rmse(pred, y),
+                       "epochs": len(fit.history), "best_epochs": fit.best_epochs,
+                       **_band(val_all, pred_val, y_val, test, pred, y)}  # fmt: skip
+                _append(out, [row])
+                _keep(preds, station, history, model, seed, grid, val_all, test, pred_val, pred)
+                print(f"{station} {history} {model} seed {seed}: {seconds:.0f} s, "
+                      f"skill {_mean_skill(row['rmse'], rows[0]['rmse']):+.3f}", flush=True)  # fmt: skip
 
 
-def _band(pred_val: np.ndarray, y_val: np.ndarray, pred: np.ndarray, y: np.ndarray) -> dict:
-    """Test coverage and mean pinball loss of the P10-P90 band from validation residuals (models/intervals.py)."""
+def _band(val_origins, pred_val, y_val, test_origins, pred, y) -> dict:
+    """Test coverage and mean pinball loss of the P10-P90 band: rolling (the last 30 days of residuals observed at
+    each origin, the validation ones first, as the backtest scores it) and fixed (validation residuals only, the
+    band before 2026-12-01); models/intervals.py."""
     if len(y_val) < MIN_RESIDUALS:
         return {}
-    bounds = apply_intervals(pred, fit_residual_quantiles(y_val, pred_val))
-    pinball = np.mean([pinball_loss(y, bounds[q], q, axis=None) for q in bounds])
-    return {"coverage": float(interval_coverage(y, bounds[0.1], bounds[0.9], axis=None)), "pinball": float(pinball)}
+    out = {}
+    rolling = rolling_intervals(np.concatenate([val_origins, test_origins]), np.concatenate([y_val, y]),
+                                np.concatenate([pred_val, pred]), len(val_origins))  # fmt: skip
+    fixed = apply_intervals(pred, fit_residual_quantiles(y_val, pred_val))
+    for prefix, bounds in (("", rolling), ("fixed_", fixed)):
+        out[f"{prefix}coverage"] = float(interval_coverage(y, bounds[0.1], bounds[0.9], axis=None))
+        out[f"{prefix}pinball"] = float(np.mean([pinball_loss(y, bounds[q], q, axis=None) for q in bounds]))
+    return out
+
+
+def _keep(preds: Path | None, station, history, model, seed, grid, val_origins, test_origins, pred_val, pred):
+    """Save one model's validation and test forecasts with their origins and the speed series (float32 .npz)."""
+    if preds is None:
+        return
+    preds.mkdir(parents=True, exist_ok=True)
+    name = f"{station}_{history}_{model.replace(':', '-')}_{'base' if seed is None else seed}.npz"
+    np.savez_compressed(preds / name, speed=grid.speed.astype(np.float32), hours=grid.times.hour.to_numpy(),
+                        val_origins=val_origins, test_origins=test_origins,
+                        pred_val=pred_val.astype(np.float32), pred=pred.astype(np.float32))  # fmt: skip
 
 
 def _done(out: Path) -> set[tuple]:
@@ -194,7 +228,7 @@ def report(paths: list[Path]) -> None:
         print(f"\n### {station}, history {history}{'' if history == 'full' else ' months'}: "
               f"{case['n_test_origins'].iloc[0]} test origins")  # fmt: skip
         print(f"{'model':<22} {'mean skill':>10} " + " ".join(f"{h:>6d}h" for h in REPORT_LEADS)
-              + "   train s  P10-P90 cover")  # fmt: skip
+              + "   train s  P10-P90 cover (fixed)")  # fmt: skip
         scores = {}
         for model, g in case.groupby("model", sort=False):
             skills = np.array([_skill(r, ref) for r in g["rmse"]])  # (seeds, H)
@@ -205,6 +239,9 @@ def report(paths: list[Path]) -> None:
             secs = f"{g['seconds'].mean():8.1f}" if g["seed"].notna().all() else " " * 8
             cover = g["coverage"].mean() if "coverage" in g and g["coverage"].notna().any() else np.nan
             cover = f"{100 * cover:8.1f} %" if np.isfinite(cover) else " " * 10
+            has_fixed = "fixed_coverage" in g and g["fixed_coverage"].notna().any()
+            fixed = g["fixed_coverage"].mean() if has_fixed else np.nan
+            cover += f" ({100 * fixed:4.1f} %)" if np.isfinite(fixed) else " " * 9
             print(f"{model:<22} {mean.mean():+10.3f} {leads}  {secs}  {cover}{spread}")
         nets = {m: s for m, s in scores.items() if m not in BASELINES}
         bases = {m: s for m, s in scores.items() if m in BASELINES}
@@ -236,6 +273,7 @@ def main() -> None:
     parser.add_argument("--kinds", nargs="+", default=["gru", "lstm"], help="network kinds ([] with --kinds none)")
     parser.add_argument("--variant", default="default", choices=sorted(VARIANTS))
     parser.add_argument("--out", type=Path, default=Path("skill_results.jsonl"))
+    parser.add_argument("--preds", type=Path, help="keep every model's validation and test forecasts here (.npz)")
     parser.add_argument("--report", type=Path, nargs="*", help="only print the tables of these JSON-lines files")
     args = parser.parse_args()
     if args.report is not None:
@@ -251,7 +289,7 @@ def main() -> None:
         for history in args.histories:
             if station in SAMPLE_STATIONS and history != "full":
                 continue  # the sample's records are one or two years: only their own split is scored
-            run_case(station, history, args.seeds, kinds, args.variant, args.out)
+            run_case(station, history, args.seeds, kinds, args.variant, args.out, args.preds)
     report([args.out])
 
 

@@ -91,7 +91,7 @@ def champion_forecast(
 ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None, registry.ModelVersion]:
     """(point, p10, p90, version) from the station's champion (or the given version) at one origin.
 
-    P10/P90: a quantile network's own, else the per-lead validation residual quantiles its backtest stored.
+    P10/P90: a quantile network's own, else the per-lead residual quantiles of the last 30 days its backtest stored.
 
     Args:
         nwp: `models.nwp.AlignedNwp` at this origin, for a model that reads NWP.

@@ -121,7 +121,7 @@ FORECAST_SCHEMA = pa.schema(
         pa.field("target_time", UTC_MICROS, nullable=False),  # start of the forecast interval
         pa.field("horizon_h", pa.int32(), nullable=False),
         pa.field("wind_speed_ms", pa.float64(), nullable=False),  # the point forecast (P50 for quantile models)
-        pa.field("p10", pa.float64()),  # the champion's band: its own quantiles, else validation-residual quantiles
+        pa.field("p10", pa.float64()),  # the champion's band: its own quantiles, else recent residual quantiles
         pa.field("p90", pa.float64()),  # per lead (models/intervals.py); null only before its first backtest
         pa.field("model", pa.string(), nullable=False),
         pa.field("model_version", pa.int32(), nullable=False),

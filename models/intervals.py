@@ -121,4 +121,6 @@ def recent_residual_quantiles(
     if not observed.any():
         raise ValueError("no origin with every target observed: cannot estimate an interval")
     keep = observed & (origins > origins[observed].max() - window_steps)
+    if keep.sum() < MIN_RESIDUALS:  # a sparse window: the latest MIN_RESIDUALS observed origins instead
+        keep = observed & (np.cumsum(observed[::-1])[::-1] <= MIN_RESIDUALS)
     return {**fit_residual_quantiles(y_true[keep], y_pred[keep], quantiles), "window_steps": int(window_steps)}

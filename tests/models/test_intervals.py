@@ -88,3 +88,5 @@ def test_recent_quantiles_use_the_last_window_of_observed_origins():
     got = recent_residual_quantiles(origins, y, point, window_steps=720)
     assert got["n_origins"] == 720 and got["window_steps"] == 720
     np.testing.assert_allclose(np.asarray(got["offsets_ms"])[:, 0], np.quantile(y[1275:1995, 0], [0.1, 0.9]))
+    sparse = recent_residual_quantiles(np.r_[np.arange(20), 5000], np.ones((21, 1)), np.zeros((21, 1)))
+    assert sparse["n_origins"] == 10  # under 10 in the window: the latest 10 observed origins

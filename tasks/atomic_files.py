@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pyarrow as pa
@@ -28,26 +30,27 @@ DIR_MODE = 0o777 & ~_umask()
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write bytes so that readers never see a partial file."""
-    tmp = _temporary(path)
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    fsync_dir(path.parent)
+    with _replacing(path) as tmp, open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
 
 
 def atomic_write_table(path: Path, table: pa.Table) -> None:
     """Write a Parquet file so that readers never see a partial file."""
-    tmp = _temporary(path)
-    try:
+    with _replacing(path) as tmp:
         pq.write_table(table, tmp, compression=PARQUET_COMPRESSION)
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
+
+
+@contextmanager
+def _replacing(path: Path) -> Iterator[Path]:
+    """A temporary file to fill; renamed over ``path`` (and its folder flushed) if the block ends normally,
+    removed if it raises."""
+    tmp = _temporary(path)
+    try:
+        yield tmp
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

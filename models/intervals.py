@@ -47,12 +47,14 @@ def apply_intervals(point: np.ndarray, intervals: dict) -> dict[float, np.ndarra
     offsets = np.asarray(intervals["offsets_ms"], dtype=float)  # (Q, H)
     if offsets.shape[1] != point.shape[-1]:
         raise ValueError(f"intervals fitted for {offsets.shape[1]} leads, forecast has {point.shape[-1]}")
-    out = {}
-    for q, off in zip(intervals["quantiles"], offsets, strict=True):
-        bound = point + off
-        bound = np.minimum(bound, point) if q < 0.5 else np.maximum(bound, point)
-        out[float(q)] = np.clip(bound, 0.0, None)
-    return out
+    return {float(q): _bound(point, q, off) for q, off in zip(intervals["quantiles"], offsets, strict=True)}
+
+
+def _bound(point: np.ndarray, q: float, offset: np.ndarray) -> np.ndarray:
+    """point + offset, on the quantile's side of the point (the band never crosses it), never below 0 m/s."""
+    bound = point + offset
+    bound = np.minimum(bound, point) if q < 0.5 else np.maximum(bound, point)
+    return np.clip(bound, 0.0, None)
 
 
 def with_intervals(point: np.ndarray, intervals: dict) -> np.ndarray:
@@ -99,12 +101,7 @@ def rolling_intervals(
             pool = resid[recent if recent.sum() >= MIN_RESIDUALS else known, j]
             offsets[:, rows, j] = np.quantile(pool, list(quantiles))[:, None]
     point = y_pred[scored]
-    out = {}
-    for q, off in zip(quantiles, offsets, strict=True):
-        bound = point + off
-        bound = np.minimum(bound, point) if q < 0.5 else np.maximum(bound, point)
-        out[float(q)] = np.clip(bound, 0.0, None)
-    return out
+    return {float(q): _bound(point, q, off) for q, off in zip(quantiles, offsets, strict=True)}
 
 
 def recent_residual_quantiles(

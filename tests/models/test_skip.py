@@ -59,11 +59,7 @@ def test_the_closed_form_start_beats_the_blend_start_and_training_never_loses_it
 
 
 def test_init_sets_every_member_and_reports_the_choice():
-    frame = ar2_frame(1200)
-    values = frame["wind_speed_ms"].to_numpy(np.float32)
-    hours = frame["time"].dt.hour.to_numpy()
-    matrix = np.stack([(values - 7) / 2, np.sin(2 * np.pi * hours / 24), np.cos(2 * np.pi * hours / 24)], 1)
-    windows = build_window_set([matrix.astype(np.float32)], [(800, 1000)], 48, 6)
+    windows = _speed_and_hour_windows(train_end=800)
     config = NetworkConfig(n_features=3, hidden_size=4, horizon_steps=6, skip_lags=48, n_members=2,
                            cyclic_pairs=((1, 2, 24.0),))  # fmt: skip
     model = ForecastEnsemble(config)
@@ -85,11 +81,7 @@ def test_fit_refits_the_skip_path_after_training_and_keeps_the_start():
 
 
 def test_refit_fits_the_blend_residual_of_training_and_validation_windows():
-    frame = ar2_frame(1200)
-    values = frame["wind_speed_ms"].to_numpy(np.float32)
-    hours = frame["time"].dt.hour.to_numpy()
-    matrix = np.stack([(values - 7) / 2, np.sin(2 * np.pi * hours / 24), np.cos(2 * np.pi * hours / 24)], 1)
-    windows = build_window_set([matrix.astype(np.float32)], [(700, 1000)], 48, 6)
+    windows = _speed_and_hour_windows(train_end=700)
     config = NetworkConfig(n_features=3, hidden_size=4, horizon_steps=6, skip_lags=48, cyclic_pairs=((1, 2, 24.0),))
     model = ForecastEnsemble(config)
     choice = init_skip_path(model, windows)
@@ -112,3 +104,12 @@ def test_refit_fits_the_blend_residual_of_training_and_validation_windows():
     ]
     coef = np.linalg.solve(gram + np.diag(choice["alpha"] * penalty + 1e-12), inputs[:, cols].T @ residual)
     np.testing.assert_allclose(member.skip.weight.numpy()[:, cols], coef.T, rtol=1e-4, atol=1e-5)
+
+
+def _speed_and_hour_windows(train_end: int):
+    """Windows (lookback 48, 6 leads) over an AR(2) wind series scaled, with the hour of day as sin/cos."""
+    frame = ar2_frame(1200)
+    values = frame["wind_speed_ms"].to_numpy(np.float32)
+    hours = frame["time"].dt.hour.to_numpy()
+    matrix = np.stack([(values - 7) / 2, np.sin(2 * np.pi * hours / 24), np.cos(2 * np.pi * hours / 24)], 1)
+    return build_window_set([matrix.astype(np.float32)], [(train_end, 1000)], 48, 6)

@@ -94,6 +94,7 @@ def save_fit(path: str | Path, fit: FitResult, extra: dict | None = None) -> Pat
         "cutoffs": {sid: c.to_dict() for sid, c in fit.cutoffs.items()},
         "best_epochs": fit.best_epochs,
         "n_windows": fit.n_windows,
+        "init_weights": fit.init_weights,
         **(extra or {}),
     }
     return save_checkpoint(path, fit.forecaster, training_window=fit.training_window, metrics=fit.metrics, extra=more)

@@ -30,6 +30,7 @@ from models.networks import ForecastEnsemble, NetworkConfig, forecast_loss
 from models.nwp import NWP_FEATURE_NAMES, AlignedNwp, align_nwp, nwp_features, refuse_future_issues
 from models.scaling import Scaler, fit_scaler
 from models.skip import init_skip_path, refit_skip_path
+from models.warm_start import load_pretrained, read_pretrained, resolve_init_weights
 from models.windows import SPLIT_FRACTIONS, Cutoffs, WindowSet, build_window_set, history_view, make_cutoffs
 
 log = logging.getLogger("windcast.models.training")
@@ -72,6 +73,8 @@ class ForecasterConfig:
     anchor_tau_steps: float = 12.0  # initial e-folding time (steps) of the blend weights
     linear_skip: bool = True  # a frozen closed-form ridge skip path on top of the blend (models/skip.py)
     refit_skip: bool = True  # after early stopping, re-solve the skip ridge on training + validation windows
+    init_weights: str | None = "auto"  # pretrained start: auto (the bundled checkpoint that fits) | a path | None
+    finetune_learning_rate: float = 3e-4  # peak learning rate when starting from pretrained weights
     split_fractions: tuple[float, float, float] = SPLIT_FRACTIONS
 
     def __post_init__(self) -> None:
@@ -81,8 +84,9 @@ class ForecasterConfig:
         for name in ("patience", "windows_per_epoch", "max_val_windows"):
             if int(getattr(self, name)) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
-        if not self.learning_rate > 0:
-            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate!r}")
+        for name in ("learning_rate", "finetune_learning_rate"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
         if not self.grad_clip > 0:
             raise ValueError(f"grad_clip must be > 0, got {self.grad_clip!r}")
         if self.climatology_anchor and self.lookback_steps < 24:
@@ -155,6 +159,7 @@ class FitResult:
     metrics: dict[str, float | list[float]]  # val/test RMSE (m/s), persistence RMSE and skill on the same windows
     n_windows: dict[str, int] = field(default_factory=dict)  # train/val/test window counts
     skip_start: list[torch.Tensor] | None = None  # per member, the skip weights before the refit (None: no refit)
+    init_weights: str | None = None  # the checkpoint training started from (file name), None: a fresh start
 
     @property
     def feature_names(self) -> list[str]:
@@ -331,6 +336,10 @@ def fit_forecaster(
     torch.manual_seed(config.seed)
     n_future = len(NWP_FEATURE_NAMES) if futures is not None else 0
     model = ForecastEnsemble(config.network_config(len(spec.names), spec.cyclic_pairs, spec.anchor_channel, n_future))
+    pretrained = resolve_init_weights(config.init_weights, config.kind, config.hidden_size, config.num_layers)
+    if pretrained is not None:  # before the skip path: its ridge corrects the loaded blend, not the fresh one
+        load_pretrained(model, read_pretrained(pretrained), spec.names)
+        config = dataclasses.replace(config, learning_rate=config.finetune_learning_rate)
     if model.config.skip_lags:  # not for an autoregressive network
         choice = init_skip_path(model, windows)
         log.info("linear skip path: %s", choice)
@@ -354,7 +363,8 @@ def fit_forecaster(
     }
     bf16 = use_bf16_inference(torch.device("cpu"), config.precision)  # scored as `predict` scores it
     metrics = {k: v for split in ("val", "test") for k, v in _window_metrics(forecaster, windows, split, bf16).items()}
-    return FitResult(forecaster, history, best, cuts, window, metrics, counts, skip_start)
+    start = None if pretrained is None else pretrained.name
+    return FitResult(forecaster, history, best, cuts, window, metrics, counts, skip_start, start)
 
 
 def _nwp_inputs(nwp: pd.DataFrame, origin_times, horizon_steps: int, freq: str) -> np.ndarray:

@@ -71,6 +71,8 @@ def forecaster_config(
         windows_per_epoch=training.windows_per_epoch,
         num_threads=threads,
         learning_rate=training.learning_rate,
+        init_weights=training.init_weights,
+        finetune_learning_rate=training.finetune_learning_rate,
         seed=training.seed,
         device=training.device,
         precision=training.precision,

@@ -286,6 +286,10 @@ class TrainingSettings(_Frozen):
     batch_size: int = Field(256, ge=1)
     windows_per_epoch: int = Field(2048, ge=0, description="training windows sampled per epoch (0: all)")
     learning_rate: float = Field(3e-3, gt=0)
+    init_weights: str | None = Field(
+        "auto", description="pretrained start: auto (the bundled checkpoint for the kind and size), a path, or null"
+    )
+    finetune_learning_rate: float = Field(3e-4, gt=0, description="peak learning rate from pretrained weights")
     seed: int = 0
     device: Literal["auto", "cuda", "mps", "cpu"] = "auto"
     precision: Literal["auto", "fp32", "bf16"] = "auto"

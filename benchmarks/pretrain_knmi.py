@@ -1,6 +1,6 @@
 """Pretrain the bundled starting weights of the default GRU on the KNMI development stations.
 
-Run: python benchmarks/pretrain_knmi.py [--out models/pretrained/knmi_gru32.pt]
+Run: python benchmarks/pretrain_knmi.py [--kind gru|lstm] [--out models/pretrained/knmi_<kind>32.pt]
 
 Data: ../shared/devdata/knmi (hourly means of 13 Dutch stations, 2013-2015, whole m/s; station 257 is left out:
 its values are one filled day repeated, not measurements). None of these stations is a benchmark station of
@@ -31,19 +31,21 @@ from models.warm_start import BUNDLED, PRETRAINED_DIR  # noqa: E402
 SHARED = ROOT.parent / "shared"
 PLACEHOLDER_STATIONS = ("257",)  # the same 24 values every day (devdata/README.md)
 PRETRAIN_CONFIG = {
-    "kind": "gru", "hidden_size": 32, "num_layers": 1, "n_members": 1, "seed": 0, "num_threads": 1,
+    "hidden_size": 32, "num_layers": 1, "n_members": 1, "seed": 0, "num_threads": 1,
     "init_weights": None, "day_of_year": False, "windows_per_epoch": 16384,
 }  # fmt: skip
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=PRETRAINED_DIR / BUNDLED[("gru", 32, 1)])
+    parser.add_argument("--kind", default="gru", choices=sorted({k for k, _, _ in BUNDLED}))
+    parser.add_argument("--out", type=Path, help="default: models/pretrained/<the bundled name>")
     args = parser.parse_args()
+    args.out = args.out or PRETRAINED_DIR / BUNDLED[(args.kind, 32, 1)]
     series = {k.split("/")[1]: v for k, v in knmi_series(SHARED).items()}
     frames = {f"knmi_{sid}": f[["time", "wind_speed_ms"]] for sid, f in series.items()
               if sid not in PLACEHOLDER_STATIONS}  # fmt: skip
-    config = ForecasterConfig(**PRETRAIN_CONFIG)
+    config = ForecasterConfig(kind=args.kind, **PRETRAIN_CONFIG)
     t0 = time.perf_counter()
     fit = fit_forecaster(frames, config)
     seconds = time.perf_counter() - t0
@@ -52,8 +54,8 @@ def main() -> None:
     provenance = {
         "data": {f.name: hashlib.sha256(f.read_bytes()).hexdigest() for f in files},
         "stations": sorted(frames),
-        "command": "python benchmarks/pretrain_knmi.py",
-        "config": PRETRAIN_CONFIG,
+        "command": f"python benchmarks/pretrain_knmi.py --kind {args.kind}",
+        "config": {"kind": args.kind, **PRETRAIN_CONFIG},
         "git_commit": commit.stdout.strip(),
         "seconds": round(seconds, 1),
         "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),

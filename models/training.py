@@ -75,13 +75,14 @@ class ForecasterConfig:
     refit_skip: bool = True  # after early stopping, re-solve the skip ridge on training + validation windows
     init_weights: str | None = "auto"  # pretrained start: auto (the bundled checkpoint that fits) | a path | None
     finetune_learning_rate: float = 3e-4  # peak learning rate when starting from pretrained weights
+    pretrained_max_hours: int = 4380  # pretrained start only below this many observed training hours per station
     split_fractions: tuple[float, float, float] = SPLIT_FRACTIONS
 
     def __post_init__(self) -> None:
         for name in ("lookback_steps", "horizon_steps", "max_epochs", "batch_size", "n_members"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)!r}")
-        for name in ("patience", "windows_per_epoch", "max_val_windows"):
+        for name in ("patience", "windows_per_epoch", "max_val_windows", "pretrained_max_hours"):
             if int(getattr(self, name)) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
         for name in ("learning_rate", "finetune_learning_rate"):
@@ -336,7 +337,9 @@ def fit_forecaster(
     torch.manual_seed(config.seed)
     n_future = len(NWP_FEATURE_NAMES) if futures is not None else 0
     model = ForecastEnsemble(config.network_config(len(spec.names), spec.cyclic_pairs, spec.anchor_channel, n_future))
-    pretrained = resolve_init_weights(config.init_weights, config.kind, config.hidden_size, config.num_layers)
+    pretrained = None
+    if _train_hours(grids, stops) < config.pretrained_max_hours:  # a new station: start from what wind looks like
+        pretrained = resolve_init_weights(config.init_weights, config.kind, config.hidden_size, config.num_layers)
     if pretrained is not None:  # before the skip path: its ridge corrects the loaded blend, not the fresh one
         load_pretrained(model, read_pretrained(pretrained), spec.names)
         config = dataclasses.replace(config, learning_rate=config.finetune_learning_rate)
@@ -365,6 +368,13 @@ def fit_forecaster(
     metrics = {k: v for split in ("val", "test") for k, v in _window_metrics(forecaster, windows, split, bf16).items()}
     start = None if pretrained is None else pretrained.name
     return FitResult(forecaster, history, best, cuts, window, metrics, counts, skip_start, start)
+
+
+def _train_hours(grids: Mapping[str, pd.DataFrame], stops: list[tuple[int, int]]) -> float:
+    """Observed hours per station in the training part (the mean over stations)."""
+    speeds = [g["wind_speed_ms"].to_numpy()[:stop] for g, (stop, _) in zip(grids.values(), stops, strict=True)]
+    hours = [np.isfinite(s).sum() for s in speeds]
+    return float(np.mean(hours))
 
 
 def _nwp_inputs(nwp: pd.DataFrame, origin_times, horizon_steps: int, freq: str) -> np.ndarray:

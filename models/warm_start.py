@@ -24,7 +24,7 @@ from models.networks import ForecastEnsemble
 log = logging.getLogger("windcast.models.warm_start")
 PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
 # (kind, hidden_size, num_layers) -> file in PRETRAINED_DIR
-BUNDLED = {("gru", 32, 1): "knmi_gru32.pt"}
+BUNDLED = {("gru", 32, 1): "knmi_gru32.pt", ("lstm", 32, 1): "knmi_lstm32.pt"}
 INPUT_WEIGHT_PREFIXES = ("encoder.weight_ih_l0",)  # recurrent encoders: (gates * hidden, n_features)
 NEVER_COPIED = ("skip.",)
 

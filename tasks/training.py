@@ -73,6 +73,7 @@ def forecaster_config(
         learning_rate=training.learning_rate,
         init_weights=training.init_weights,
         finetune_learning_rate=training.finetune_learning_rate,
+        pretrained_max_hours=training.pretrained_max_hours,
         seed=training.seed,
         device=training.device,
         precision=training.precision,

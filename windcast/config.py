@@ -290,6 +290,9 @@ class TrainingSettings(_Frozen):
         "auto", description="pretrained start: auto (the bundled checkpoint for the kind and size), a path, or null"
     )
     finetune_learning_rate: float = Field(3e-4, gt=0, description="peak learning rate from pretrained weights")
+    pretrained_max_hours: int = Field(
+        4380, ge=0, description="pretrained start only below this many observed training hours per station"
+    )
     seed: int = 0
     device: Literal["auto", "cuda", "mps", "cpu"] = "auto"
     precision: Literal["auto", "fp32", "bf16"] = "auto"

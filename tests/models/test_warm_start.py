@@ -58,6 +58,8 @@ def test_fit_starts_from_the_checkpoint_and_fine_tunes_at_its_own_learning_rate(
     fresh = fit_forecaster({"new": frame}, dataclasses.replace(still, init_weights=None))
     assert max(s.lr for s in fresh.history) > 1e-4
     assert (fit.init_weights, fresh.init_weights) == ("pre.pt", None)  # save_fit records it in the checkpoint
+    # a station with more training hours than pretrained_max_hours starts fresh: its own data is enough
+    assert fit_forecaster({"new": frame}, dataclasses.replace(still, pretrained_max_hours=100)).init_weights is None
     assert not torch.allclose(fresh.forecaster.model.members[0].encoder.weight_hh_l0, source.encoder.weight_hh_l0)
 
 
@@ -66,9 +68,10 @@ def test_bundled_checkpoint_is_small_weights_only_and_says_where_it_came_from():
     assert path is not None and path.parent == PRETRAINED_DIR and path.stat().st_size < 200_000
     payload = read_pretrained(path)  # torch.load(..., weights_only=True)
     provenance = payload["extra"]["provenance"]
-    assert provenance["command"] == "python benchmarks/pretrain_knmi.py" and len(provenance["stations"]) >= 10
+    assert provenance["command"] == "python benchmarks/pretrain_knmi.py --kind gru" and len(provenance["stations"]) >= 10
     assert payload["kind"] == "gru" and payload["network"]["hidden_size"] == 32
-    assert resolve_init_weights("auto", "lstm", 32, 1) is None  # no checkpoint for it: a fresh start
+    assert resolve_init_weights("auto", "lstm", 32, 1).name == "knmi_lstm32.pt"
+    assert resolve_init_weights("auto", "cnn", 32, 1) is None  # no checkpoint for it: a fresh start
     assert resolve_init_weights("auto", "gru", 64, 1) is None and resolve_init_weights(None, "gru", 32, 1) is None
 
 

@@ -55,6 +55,9 @@ VARIANTS: dict[str, dict] = {
     "default": {},
     "blend": {"linear_skip": False},  # the defaults before the skip path (2026-11-22): the blend start only
     "skip": {"linear_skip": True},  # frozen closed-form ridge on top of the blend; the start competes on validation
+    "fresh": {"init_weights": None},  # the defaults before the pretrained start (2026-12-02): random encoder, zero head
+    "pre1e3": {"finetune_learning_rate": 1e-3},  # pretrained start fine-tuned at a higher peak learning rate
+    "pretrained": {"pretrained_max_hours": 10**9},  # the pretrained start on every history, not only short ones
 }
 
 

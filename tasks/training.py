@@ -126,6 +126,7 @@ def train_and_register(
             "training_window": fit.training_window,
             "best_epochs": fit.best_epochs,
             "n_windows": fit.n_windows,
+            "init_weights": fit.init_weights,  # the pretrained checkpoint training started from, None: fresh
             "feature_names": fit.feature_names,
             "metrics": _scalar_metrics(fit),
             "seconds": round(seconds, 2),

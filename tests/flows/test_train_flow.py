@@ -44,5 +44,6 @@ def test_train_flow_on_the_embedded_sample(prefect_harness, tmp_path):
         (version,) = registry.list_versions(store, "greensboro", kind)
         assert (version.path / "model.pt").exists()
         assert registry.read_meta(version)["cutoffs"]["greensboro"]["train_end"] < "2100"
+        assert registry.read_meta(version)["init_weights"] is None  # a year of data: above pretrained_max_hours
     keys = {"windcast-training", "windcast-training-report"}
     assert asyncio.run(artifact_keys(*keys)) == keys

@@ -68,7 +68,8 @@ def test_bundled_checkpoint_is_small_weights_only_and_says_where_it_came_from():
     assert path is not None and path.parent == PRETRAINED_DIR and path.stat().st_size < 200_000
     payload = read_pretrained(path)  # torch.load(..., weights_only=True)
     provenance = payload["extra"]["provenance"]
-    assert provenance["command"] == "python benchmarks/pretrain_knmi.py --kind gru" and len(provenance["stations"]) >= 10
+    assert provenance["command"] == "python benchmarks/pretrain_knmi.py --kind gru"
+    assert len(provenance["stations"]) == 12 and len(provenance["data"]) == 3  # KNMI stations, sha256 per file
     assert payload["kind"] == "gru" and payload["network"]["hidden_size"] == 32
     assert resolve_init_weights("auto", "lstm", 32, 1).name == "knmi_lstm32.pt"
     assert resolve_init_weights("auto", "cnn", 32, 1) is None  # no checkpoint for it: a fresh start

@@ -47,29 +47,42 @@ def _ridge(gram: np.ndarray, cross: np.ndarray, n_lags: int, alpha: float) -> np
 
 
 @torch.no_grad()
-def init_skip_path(model: ForecastEnsemble, windows: WindowSet) -> dict:
-    """Set every member's skip path to the ridge chosen on validation; returns {n_lags, alpha, val_mse}."""
+def init_skip_path(model: ForecastEnsemble, windows: WindowSet, per_lead: bool = False) -> dict:
+    """Set every member's skip path to the ridge chosen on validation; returns {n_lags, alpha, val_mse}.
+
+    per_lead: each lead keeps its own (lags, penalty), chosen on its own validation MSE (listed under "leads").
+    """
     config = model.config
     train = _spaced(windows.starts["train"], MAX_LINEAR_ORIGINS)
     x, y = _design(model, windows, train)
     x_val, y_val = _design(model, windows, windows.starts["val"])
-    width = x.shape[1]
+    width, h = x.shape[1], config.horizon_steps
     best = (np.inf, 0, 0.0, None)
+    lead_best = [(np.inf, 0, 0.0, None)] * h
     for n_lags in [n for n in LINEAR_LAG_CHOICES if n < config.skip_lags] + [config.skip_lags]:
         cols = _columns(n_lags, width, config.skip_lags)
         gram, cross = x[:, cols].T @ x[:, cols], x[:, cols].T @ y
         for alpha in SKIP_ALPHAS:
             coef = _ridge(gram, cross, n_lags, alpha)
-            mse = float(np.mean((x_val[:, cols] @ coef - y_val) ** 2))
-            if mse < best[0]:
-                best = (mse, n_lags, alpha, (cols, coef))
+            per = np.mean((x_val[:, cols] @ coef - y_val) ** 2, axis=0)  # (H,)
+            if per.mean() < best[0]:
+                best = (float(per.mean()), n_lags, alpha, (cols, coef))
+            lead_best = [lb if lb[0] <= per[j] else (float(per[j]), n_lags, alpha, (cols, coef[:, j]))
+                         for j, lb in enumerate(lead_best)]  # fmt: skip
     mse, n_lags, alpha, (cols, coef) = best
-    weight = np.zeros((config.horizon_steps, width))
+    weight = np.zeros((h, width))
     weight[:, cols] = coef.T
+    out = {"n_lags": int(n_lags), "alpha": float(alpha)}
+    if per_lead:
+        for j, (_, _, _, (cols_j, coef_j)) in enumerate(lead_best):
+            weight[j] = 0.0
+            weight[j, cols_j] = coef_j
+        out["leads"] = [(int(lb[1]), float(lb[2])) for lb in lead_best]
+        mse = float(np.mean([lb[0] for lb in lead_best]))
     for member in model.members:
         member.skip.weight.copy_(torch.from_numpy(weight).float())
         member.skip.bias.zero_()
-    return {"n_lags": int(n_lags), "alpha": float(alpha), "val_mse": mse}
+    return {**out, "val_mse": mse}
 
 
 @torch.no_grad()
@@ -85,7 +98,10 @@ def refit_skip_path(model: ForecastEnsemble, windows: WindowSet, choice: dict) -
     if config.quantiles or not config.skip_lags:
         return {"n_windows": 0}
     starts = np.concatenate([_spaced(windows.starts["train"], MAX_LINEAR_ORIGINS), windows.starts["val"]])
-    cols = _columns(choice["n_lags"], skip_width(config), config.skip_lags)
+    leads = choice.get("leads") or [(choice["n_lags"], choice["alpha"])] * config.horizon_steps
+    groups: dict[tuple[int, float], list[int]] = {}
+    for j, (n_lags, alpha) in enumerate(leads):
+        groups.setdefault((int(n_lags), float(alpha)), []).append(j)
     for member in model.members:
         member.eval()
         xs, ys = [], []
@@ -96,10 +112,13 @@ def refit_skip_path(model: ForecastEnsemble, windows: WindowSet, choice: dict) -
             rest = member(x, f) - member.skip(inputs)  # blend + head: what the skip path corrects
             xs.append(inputs.double().numpy())
             ys.append((y - rest).double().numpy())
-        x, y = np.concatenate(xs)[:, cols], np.concatenate(ys)
-        coef = _ridge(x.T @ x, x.T @ y, choice["n_lags"], choice["alpha"])
+        x_all, y_all = np.concatenate(xs), np.concatenate(ys)
         weight = np.zeros((config.horizon_steps, skip_width(config)))
-        weight[:, cols] = coef.T
+        for (n_lags, alpha), rows in groups.items():
+            cols = _columns(n_lags, skip_width(config), config.skip_lags)
+            x = x_all[:, cols]
+            coef = _ridge(x.T @ x, x.T @ y_all[:, rows], n_lags, alpha)
+            weight[np.ix_(rows, cols)] = coef.T
         member.skip.weight.copy_(torch.from_numpy(weight).float())
         member.skip.bias.zero_()
     return {"n_windows": int(len(starts))}

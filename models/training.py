@@ -73,6 +73,7 @@ class ForecasterConfig:
     anchor_tau_steps: float = 12.0  # initial e-folding time (steps) of the blend weights
     linear_skip: bool = True  # a frozen closed-form ridge skip path on top of the blend (models/skip.py)
     refit_skip: bool = True  # after early stopping, re-solve the skip ridge on training + validation windows
+    skip_per_lead: bool = True  # the skip ridge's lags and penalty chosen per lead (False: one for all leads)
     init_weights: str | None = "auto"  # pretrained start: auto (the bundled checkpoint that fits) | a path | None
     finetune_learning_rate: float = 3e-4  # peak learning rate when starting from pretrained weights
     pretrained_max_hours: int = 4380  # pretrained start only below this many observed training hours per station
@@ -344,7 +345,7 @@ def fit_forecaster(
         load_pretrained(model, read_pretrained(pretrained), spec.names)
         config = dataclasses.replace(config, learning_rate=config.finetune_learning_rate)
     if model.config.skip_lags:  # not for an autoregressive network
-        choice = init_skip_path(model, windows)
+        choice = init_skip_path(model, windows, per_lead=config.skip_per_lead)
         log.info("linear skip path: %s", choice)
     history, best = [], []
     for i, member in enumerate(model.members):

@@ -70,6 +70,24 @@ def test_init_sets_every_member_and_reports_the_choice():
     assert torch.equal(model.members[0].skip.weight, model.members[1].skip.weight)
 
 
+def test_per_lead_choice_fits_each_lead_at_least_as_well_on_validation_and_the_refit_keeps_it():
+    windows = _speed_and_hour_windows(train_end=700)
+    config = NetworkConfig(n_features=3, hidden_size=4, horizon_steps=6, skip_lags=48, cyclic_pairs=((1, 2, 24.0),))
+    shared, per_lead = ForecastEnsemble(config), ForecastEnsemble(config)
+    one = init_skip_path(shared, windows)
+    each = init_skip_path(per_lead, windows, per_lead=True)
+    assert "leads" not in one and len(each["leads"]) == 6 and each["val_mse"] <= one["val_mse"]
+    x, y = windows.gather(windows.starts["val"])
+    err = {name: ((m(x) - y) ** 2).mean(dim=0) for name, m in (("one", shared), ("each", per_lead))}
+    assert torch.all(err["each"] <= err["one"] + 1e-6)  # lead by lead, not only on average
+    for lead, (n_lags, _) in enumerate(each["leads"]):
+        unused = per_lead.members[0].skip.weight[lead, n_lags:48]
+        assert torch.count_nonzero(unused) == 0  # a lead's row reads only its own lags (+ the hours)
+    refit_skip_path(per_lead, windows, each)
+    for lead, (n_lags, _) in enumerate(each["leads"]):
+        assert torch.count_nonzero(per_lead.members[0].skip.weight[lead, n_lags:48]) == 0
+
+
 def test_fit_refits_the_skip_path_after_training_and_keeps_the_start():
     frame = ar2_frame(1000)
     fast = {**FAST, "lookback_steps": 48, "max_epochs": 1}

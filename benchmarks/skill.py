@@ -57,7 +57,7 @@ VARIANTS: dict[str, dict] = {
     "skip": {"linear_skip": True},  # frozen closed-form ridge on top of the blend; the start competes on validation
     "fresh": {"init_weights": None},  # the defaults before the pretrained start (2026-12-02): random encoder, zero head
     "pre1e3": {"finetune_learning_rate": 1e-3},  # pretrained start fine-tuned at a higher peak learning rate
-    "sharedskip": {"skip_per_lead": False},  # one skip lags/penalty for all leads (the defaults before 2026-12-02)
+    "perlead": {"skip_per_lead": True},  # the skip ridge's lags and penalty chosen per lead on validation
     "pretrained": {"pretrained_max_hours": 10**9},  # the pretrained start on every history, not only short ones
 }
 

@@ -73,7 +73,7 @@ class ForecasterConfig:
     anchor_tau_steps: float = 12.0  # initial e-folding time (steps) of the blend weights
     linear_skip: bool = True  # a frozen closed-form ridge skip path on top of the blend (models/skip.py)
     refit_skip: bool = True  # after early stopping, re-solve the skip ridge on training + validation windows
-    skip_per_lead: bool = True  # the skip ridge's lags and penalty chosen per lead (False: one for all leads)
+    skip_per_lead: bool = False  # the skip ridge's lags and penalty chosen per lead (lost on 3-month records)
     init_weights: str | None = "auto"  # pretrained start: auto (the bundled checkpoint that fits) | a path | None
     finetune_learning_rate: float = 3e-4  # peak learning rate when starting from pretrained weights
     pretrained_max_hours: int = 4380  # pretrained start only below this many observed training hours per station

@@ -338,9 +338,9 @@ def fit_forecaster(
     torch.manual_seed(config.seed)
     n_future = len(NWP_FEATURE_NAMES) if futures is not None else 0
     model = ForecastEnsemble(config.network_config(len(spec.names), spec.cyclic_pairs, spec.anchor_channel, n_future))
-    pretrained = None
-    if _train_hours(grids, stops) < config.pretrained_max_hours:  # a new station: start from what wind looks like
-        pretrained = resolve_init_weights(config.init_weights, config.kind, config.hidden_size, config.num_layers)
+    pretrained = resolve_init_weights(config.init_weights, config.kind, config.hidden_size, config.num_layers)
+    if _train_hours(grids, stops) >= config.pretrained_max_hours:
+        pretrained = None  # enough of the station's own data: the pretrained start lost there (docs/models.md)
     if pretrained is not None:  # before the skip path: its ridge corrects the loaded blend, not the fresh one
         load_pretrained(model, read_pretrained(pretrained), spec.names)
         config = dataclasses.replace(config, learning_rate=config.finetune_learning_rate)

@@ -79,6 +79,9 @@ def test_bundled_checkpoint_is_small_weights_only_and_says_where_it_came_from():
 def test_a_missing_or_foreign_file_is_a_clear_error(tmp_path):
     with pytest.raises(ValueError, match="no such checkpoint file"):
         resolve_init_weights(str(tmp_path / "nope.pt"), "gru", 32, 1)
+    long_record = ForecasterConfig(**dict(FAST, init_weights=str(tmp_path / "nope.pt"), pretrained_max_hours=1))
+    with pytest.raises(ValueError, match="no such checkpoint file"):  # a typo is an error, however long the record
+        fit_forecaster({"a": wind_frame(600)}, long_record)
     foreign = tmp_path / "foreign.pt"
     torch.save({"weights": torch.zeros(3)}, foreign)
     with pytest.raises(ValueError, match="is not a windcast-forecaster/1 checkpoint"):

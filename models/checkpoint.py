@@ -100,11 +100,18 @@ def save_fit(path: str | Path, fit: FitResult, extra: dict | None = None) -> Pat
     return save_checkpoint(path, fit.forecaster, training_window=fit.training_window, metrics=fit.metrics, extra=more)
 
 
+def read_payload(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
+    """The checkpoint's plain dict (weights-only load), refusing a file that is not a forecaster checkpoint."""
+    payload = torch.load(Path(path), map_location=map_location, weights_only=True)
+    found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
+    if found != FORMAT:
+        raise ValueError(f"{str(path)!r} is not a {FORMAT} checkpoint (format {found!r})")
+    return payload
+
+
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> tuple[Forecaster, dict]:
     """Rebuild the forecaster (eval mode, on map_location); returns it with the metadata (all but weights)."""
-    payload = torch.load(Path(path), map_location=map_location, weights_only=True)
-    if payload.get("format") != FORMAT:
-        raise ValueError(f"{str(path)!r} is not a {FORMAT} checkpoint (format {payload.get('format')!r})")
+    payload = read_payload(path, map_location)
     model = ForecastEnsemble(NetworkConfig.from_dict(payload["network"]))
     model.load_state_dict(payload["state_dict"])
     model.to(map_location).eval()

@@ -44,12 +44,9 @@ def resolve_init_weights(init_weights: str | None, kind: str, hidden_size: int, 
 
 def read_pretrained(path: str | Path) -> dict:
     """The checkpoint's payload (weights-only load), refusing anything that is not a forecaster checkpoint."""
-    from models.checkpoint import FORMAT  # checkpoint imports training, which imports this module
+    from models.checkpoint import read_payload  # checkpoint imports training, which imports this module
 
-    payload = torch.load(Path(path), map_location="cpu", weights_only=True)
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise ValueError(f"{str(path)!r} is not a {FORMAT} checkpoint")
-    return payload
+    return read_payload(path)
 
 
 @torch.no_grad()

@@ -339,7 +339,7 @@ def fit_forecaster(
     n_future = len(NWP_FEATURE_NAMES) if futures is not None else 0
     model = ForecastEnsemble(config.network_config(len(spec.names), spec.cyclic_pairs, spec.anchor_channel, n_future))
     pretrained = resolve_init_weights(config.init_weights, config.kind, config.hidden_size, config.num_layers)
-    if _train_hours(grids, stops) >= config.pretrained_max_hours:
+    if _observed_hours(train_grids) >= config.pretrained_max_hours:
         pretrained = None  # enough of the station's own data: the pretrained start lost there (docs/models.md)
     if pretrained is not None:  # before the skip path: its ridge corrects the loaded blend, not the fresh one
         load_pretrained(model, read_pretrained(pretrained), spec.names)
@@ -371,11 +371,9 @@ def fit_forecaster(
     return FitResult(forecaster, history, best, cuts, window, metrics, counts, skip_start, start)
 
 
-def _train_hours(grids: Mapping[str, pd.DataFrame], stops: list[tuple[int, int]]) -> float:
-    """Observed hours per station in the training part (the mean over stations)."""
-    speeds = [g["wind_speed_ms"].to_numpy()[:stop] for g, (stop, _) in zip(grids.values(), stops, strict=True)]
-    hours = [np.isfinite(s).sum() for s in speeds]
-    return float(np.mean(hours))
+def _observed_hours(grids: Mapping[str, pd.DataFrame]) -> float:
+    """Observed (non-missing speed) hours per station, the mean over stations."""
+    return float(np.mean([np.isfinite(g["wind_speed_ms"].to_numpy()).sum() for g in grids.values()]))
 
 
 def _nwp_inputs(nwp: pd.DataFrame, origin_times, horizon_steps: int, freq: str) -> np.ndarray:

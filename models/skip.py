@@ -57,32 +57,31 @@ def init_skip_path(model: ForecastEnsemble, windows: WindowSet, per_lead: bool =
     x, y = _design(model, windows, train)
     x_val, y_val = _design(model, windows, windows.starts["val"])
     width, h = x.shape[1], config.horizon_steps
-    best = (np.inf, 0, 0.0, None)
-    lead_best = [(np.inf, 0, 0.0, None)] * h
+    candidates, val_mse = [], []  # (n_lags, alpha, cols, coef); per-lead validation MSE (H,) of each
     for n_lags in [n for n in LINEAR_LAG_CHOICES if n < config.skip_lags] + [config.skip_lags]:
         cols = _columns(n_lags, width, config.skip_lags)
         gram, cross = x[:, cols].T @ x[:, cols], x[:, cols].T @ y
         for alpha in SKIP_ALPHAS:
             coef = _ridge(gram, cross, n_lags, alpha)
-            per = np.mean((x_val[:, cols] @ coef - y_val) ** 2, axis=0)  # (H,)
-            if per.mean() < best[0]:
-                best = (float(per.mean()), n_lags, alpha, (cols, coef))
-            lead_best = [lb if lb[0] <= per[j] else (float(per[j]), n_lags, alpha, (cols, coef[:, j]))
-                         for j, lb in enumerate(lead_best)]  # fmt: skip
-    mse, n_lags, alpha, (cols, coef) = best
+            candidates.append((n_lags, alpha, cols, coef))
+            val_mse.append(np.mean((x_val[:, cols] @ coef - y_val) ** 2, axis=0))
+    val_mse = np.array(val_mse)  # (candidates, H)
+    best = int(np.argmin(val_mse.mean(axis=1)))
+    n_lags, alpha, cols, coef = candidates[best]
     weight = np.zeros((h, width))
     weight[:, cols] = coef.T
-    out = {"n_lags": int(n_lags), "alpha": float(alpha)}
+    out = {"n_lags": int(n_lags), "alpha": float(alpha), "val_mse": float(val_mse[best].mean())}
     if per_lead:
-        for j, (_, _, _, (cols_j, coef_j)) in enumerate(lead_best):
-            weight[j] = 0.0
-            weight[j, cols_j] = coef_j
-        out["leads"] = [(int(lb[1]), float(lb[2])) for lb in lead_best]
-        mse = float(np.mean([lb[0] for lb in lead_best]))
+        picks = np.argmin(val_mse, axis=0)  # (H,)
+        weight[:] = 0.0
+        for j, c in enumerate(picks):
+            weight[j, candidates[c][2]] = candidates[c][3][:, j]
+        out["leads"] = [(int(candidates[c][0]), float(candidates[c][1])) for c in picks]
+        out["val_mse"] = float(val_mse[picks, np.arange(h)].mean())
     for member in model.members:
         member.skip.weight.copy_(torch.from_numpy(weight).float())
         member.skip.bias.zero_()
-    return {**out, "val_mse": mse}
+    return out
 
 
 @torch.no_grad()

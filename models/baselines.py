@@ -196,8 +196,8 @@ def _spaced(origins: np.ndarray, limit: int) -> np.ndarray:
     return origins[np.linspace(0, len(origins) - 1, limit).round().astype(int)]
 
 
-def _ridge(gram: np.ndarray, cross: np.ndarray, n_lags: int, alpha: float) -> np.ndarray:
-    # penalise level and lags (alpha x their mean variance), not the hour columns (they are the intercept)
+def linear_ridge(gram: np.ndarray, cross: np.ndarray, n_lags: int, alpha: float) -> np.ndarray:
+    """Ridge solution: level and lags penalised by alpha x their mean variance, the hour columns (the intercept) not."""
     scale = np.trace(gram[:n_lags, :n_lags]) / n_lags
     penalty = np.full(gram.shape[0], 1e-9 * scale)
     penalty[:n_lags] = alpha * scale
@@ -227,7 +227,7 @@ def fit_linear(
         x_val = linear_features(times, speed, val_origins, n_lags, level_mean)
         gram, cross = x.T @ x, x.T @ y_train
         for alpha in LINEAR_ALPHAS:
-            mse = float(np.mean((x_val @ _ridge(gram, cross, n_lags, alpha) - y_val) ** 2))
+            mse = float(np.mean((x_val @ linear_ridge(gram, cross, n_lags, alpha) - y_val) ** 2))
             if mse < best[0]:
                 best = (mse, n_lags, alpha)
     _, n_lags, alpha = best
@@ -237,7 +237,7 @@ def fit_linear(
     both = _spaced(both[both <= val_origins.max()], MAX_LINEAR_ORIGINS)
     x = linear_features(times, speed, both, n_lags, level_mean)
     y = _targets(speed, both, horizon_steps) - speed[both][:, None]
-    coef = _ridge(x.T @ x, x.T @ y, n_lags, alpha)
+    coef = linear_ridge(x.T @ x, x.T @ y, n_lags, alpha)
     return {"n_lags": int(n_lags), "alpha": float(alpha), "level_mean": level_mean, "coef": coef.tolist()}
 
 

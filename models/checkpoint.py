@@ -95,6 +95,7 @@ def save_fit(path: str | Path, fit: FitResult, extra: dict | None = None) -> Pat
         "best_epochs": fit.best_epochs,
         "n_windows": fit.n_windows,
         "init_weights": fit.init_weights,
+        "skip": fit.skip_choice,
         **(extra or {}),
     }
     return save_checkpoint(path, fit.forecaster, training_window=fit.training_window, metrics=fit.metrics, extra=more)

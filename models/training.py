@@ -29,7 +29,7 @@ from models.features import (
 from models.networks import ForecastEnsemble, NetworkConfig, forecast_loss
 from models.nwp import NWP_FEATURE_NAMES, AlignedNwp, align_nwp, nwp_features, refuse_future_issues
 from models.scaling import Scaler, fit_scaler
-from models.skip import init_skip_path, refit_skip_path
+from models.skip import SKIP_CENTRES, init_skip_path, refit_skip_path
 from models.warm_start import load_pretrained, read_pretrained, resolve_init_weights
 from models.windows import SPLIT_FRACTIONS, Cutoffs, WindowSet, build_window_set, history_view, make_cutoffs
 
@@ -74,6 +74,7 @@ class ForecasterConfig:
     linear_skip: bool = True  # a frozen closed-form ridge skip path on top of the blend (models/skip.py)
     refit_skip: bool = True  # after early stopping, re-solve the skip ridge on training + validation windows
     skip_per_lead: bool = False  # the skip ridge's lags and penalty chosen per lead (lost on 3-month records)
+    skip_centres: tuple[str, ...] = SKIP_CENTRES  # what the skip ridge may shrink towards, chosen on validation
     init_weights: str | None = "auto"  # pretrained start: auto (the bundled checkpoint that fits) | a path | None
     finetune_learning_rate: float = 3e-4  # peak learning rate when starting from pretrained weights
     pretrained_max_hours: int = 4380  # pretrained start only below this many observed training hours per station
@@ -89,6 +90,9 @@ class ForecasterConfig:
         for name in ("learning_rate", "finetune_learning_rate"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
+        unknown = sorted(set(self.skip_centres) - set(SKIP_CENTRES))
+        if not self.skip_centres or unknown:
+            raise ValueError(f"skip_centres must be a non-empty subset of {SKIP_CENTRES}, got {self.skip_centres!r}")
         if not self.grad_clip > 0:
             raise ValueError(f"grad_clip must be > 0, got {self.grad_clip!r}")
         if self.climatology_anchor and self.lookback_steps < 24:
@@ -162,6 +166,7 @@ class FitResult:
     n_windows: dict[str, int] = field(default_factory=dict)  # train/val/test window counts
     skip_start: list[torch.Tensor] | None = None  # per member, the skip weights before the refit (None: no refit)
     init_weights: str | None = None  # the checkpoint training started from (file name), None: a fresh start
+    skip_choice: dict | None = None  # the skip ridge chosen on validation: n_lags, alpha, centre, val_mse
 
     @property
     def feature_names(self) -> list[str]:
@@ -344,8 +349,9 @@ def fit_forecaster(
     if pretrained is not None:  # before the skip path: its ridge corrects the loaded blend, not the fresh one
         load_pretrained(model, read_pretrained(pretrained), spec.names)
         config = dataclasses.replace(config, learning_rate=config.finetune_learning_rate)
+    choice = None
     if model.config.skip_lags:  # not for an autoregressive network
-        choice = init_skip_path(model, windows, per_lead=config.skip_per_lead)
+        choice = init_skip_path(model, windows, config.skip_per_lead, tuple(config.skip_centres))
         log.info("linear skip path: %s", choice)
     history, best = [], []
     for i, member in enumerate(model.members):
@@ -368,7 +374,7 @@ def fit_forecaster(
     bf16 = use_bf16_inference(torch.device("cpu"), config.precision)  # scored as `predict` scores it
     metrics = {k: v for split in ("val", "test") for k, v in _window_metrics(forecaster, windows, split, bf16).items()}
     start = None if pretrained is None else pretrained.name
-    return FitResult(forecaster, history, best, cuts, window, metrics, counts, skip_start, start)
+    return FitResult(forecaster, history, best, cuts, window, metrics, counts, skip_start, start, choice)
 
 
 def _observed_hours(grids: Mapping[str, pd.DataFrame]) -> float:

@@ -127,6 +127,7 @@ def train_and_register(
             "best_epochs": fit.best_epochs,
             "n_windows": fit.n_windows,
             "init_weights": fit.init_weights,  # the pretrained checkpoint training started from, None: fresh
+            "skip": fit.skip_choice,  # the skip ridge's lags, penalty and centre ("persistence": the linear baseline)
             "feature_names": fit.feature_names,
             "metrics": _scalar_metrics(fit),
             "seconds": round(seconds, 2),

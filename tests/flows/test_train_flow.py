@@ -43,7 +43,9 @@ def test_train_flow_on_the_embedded_sample(prefect_harness, tmp_path):
     for kind in ("gru", "lstm"):
         (version,) = registry.list_versions(store, "greensboro", kind)
         assert (version.path / "model.pt").exists()
-        assert registry.read_meta(version)["cutoffs"]["greensboro"]["train_end"] < "2100"
-        assert registry.read_meta(version)["init_weights"] is None  # a year of data: above pretrained_max_hours
+        meta = registry.read_meta(version)
+        assert meta["cutoffs"]["greensboro"]["train_end"] < "2100"
+        assert meta["init_weights"] is None  # a year of data: above pretrained_max_hours
+        assert meta["skip"]["centre"] in ("blend", "persistence") and meta["skip"]["n_lags"] in (24, 72, 168)
     keys = {"windcast-training", "windcast-training-report"}
     assert asyncio.run(artifact_keys(*keys)) == keys

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from models.baselines import linear_ridge
 from models.checkpoint import load_checkpoint, save_fit
 from models.networks import ForecastEnsemble, NetworkConfig
 from models.skip import init_skip_path, refit_skip_path
@@ -80,11 +81,11 @@ def test_per_lead_choice_fits_each_lead_at_least_as_well_on_validation_and_the_r
     x, y = windows.gather(windows.starts["val"])
     err = {name: ((m(x) - y) ** 2).mean(dim=0) for name, m in (("one", shared), ("each", per_lead))}
     assert torch.all(err["each"] <= err["one"] + 1e-6)  # lead by lead, not only on average
-    for lead, (n_lags, _) in enumerate(each["leads"]):
+    for lead, (n_lags, _, _) in enumerate(each["leads"]):
         unused = per_lead.members[0].skip.weight[lead, n_lags:48]
         assert torch.count_nonzero(unused) == 0  # a lead's row reads only its own lags (+ the hours)
     refit_skip_path(per_lead, windows, each)
-    for lead, (n_lags, _) in enumerate(each["leads"]):
+    for lead, (n_lags, _, _) in enumerate(each["leads"]):
         assert torch.count_nonzero(per_lead.members[0].skip.weight[lead, n_lags:48]) == 0
 
 
@@ -102,7 +103,7 @@ def test_refit_fits_the_blend_residual_of_training_and_validation_windows():
     windows = _speed_and_hour_windows(train_end=700)
     config = NetworkConfig(n_features=3, hidden_size=4, horizon_steps=6, skip_lags=48, cyclic_pairs=((1, 2, 24.0),))
     model = ForecastEnsemble(config)
-    choice = init_skip_path(model, windows)
+    choice = init_skip_path(model, windows, centres=("blend",))
     both = np.concatenate([windows.starts["train"], windows.starts["val"]])
     device = torch.device("cpu")
     before = evaluate_loss(model, windows, both, device=device)
@@ -124,10 +125,39 @@ def test_refit_fits_the_blend_residual_of_training_and_validation_windows():
     np.testing.assert_allclose(member.skip.weight.numpy()[:, cols], coef.T, rtol=1e-4, atol=1e-5)
 
 
-def _speed_and_hour_windows(train_end: int):
+def test_the_persistence_centre_makes_the_start_the_linear_baselines_ridge_and_validation_picks_a_centre():
+    windows = _speed_and_hour_windows(train_end=700, anchored=True)
+    config = NetworkConfig(n_features=4, hidden_size=4, horizon_steps=6, skip_lags=48, anchor_channel=3,
+                           cyclic_pairs=((1, 2, 24.0),))  # fmt: skip
+    model = ForecastEnsemble(config)
+    choice = init_skip_path(model, windows, centres=("persistence",))
+    assert choice["centre"] == "persistence"
+    # blend + skip = y_t + the linear baseline's ridge of (y - y_t) on the same inputs, lags and penalty
+    member = model.members[0]
+    train = windows.starts["train"]
+    x, y = windows.gather(train)
+    inputs = member.skip_inputs(x).double().numpy()
+    cols = np.concatenate([np.arange(choice["n_lags"]), np.arange(48, inputs.shape[1])])
+    z, change = inputs[:, cols], (y - x[:, -1:, 0]).double().numpy()
+    coef = linear_ridge(z.T @ z, z.T @ change, choice["n_lags"], choice["alpha"])
+    x_val, _ = windows.gather(windows.starts["val"])
+    linear = x_val[:, -1:, 0].double().numpy() + member.skip_inputs(x_val).double().numpy()[:, cols] @ coef
+    np.testing.assert_allclose(member(x_val).detach().double().numpy(), linear, rtol=1e-4, atol=1e-4)
+    # both centres: validation keeps whichever fits it better, never worse than either alone
+    losses = {}
+    for centres in (("blend",), ("persistence",), ("blend", "persistence")):
+        candidate = ForecastEnsemble(config)
+        losses[centres] = init_skip_path(candidate, windows, centres=centres)["val_mse"]
+    assert losses[("blend", "persistence")] == min(losses[("blend",)], losses[("persistence",)])
+
+
+def _speed_and_hour_windows(train_end: int, anchored: bool = False):
     """Windows (lookback 48, 6 leads) over an AR(2) wind series scaled, with the hour of day as sin/cos."""
     frame = ar2_frame(1200)
     values = frame["wind_speed_ms"].to_numpy(np.float32)
     hours = frame["time"].dt.hour.to_numpy()
-    matrix = np.stack([(values - 7) / 2, np.sin(2 * np.pi * hours / 24), np.cos(2 * np.pi * hours / 24)], 1)
+    channels = [(values - 7) / 2, np.sin(2 * np.pi * hours / 24), np.cos(2 * np.pi * hours / 24)]
+    if anchored:  # an hour-of-day climatology channel for the blend (the series' daily cycle, scaled)
+        channels.append(1.5 * np.sin(2 * np.pi * hours / 24) / 2)
+    matrix = np.stack(channels, 1)
     return build_window_set([matrix.astype(np.float32)], [(train_end, 1000)], 48, 6)

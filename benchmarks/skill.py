@@ -59,6 +59,9 @@ VARIANTS: dict[str, dict] = {
     "pre1e3": {"finetune_learning_rate": 1e-3},  # pretrained start fine-tuned at a higher peak learning rate
     "perlead": {"skip_per_lead": True},  # the skip ridge's lags and penalty chosen per lead on validation
     "pretrained": {"pretrained_max_hours": 10**9},  # the pretrained start on every history, not only short ones
+    "blendcentre": {"skip_centres": ("blend",)},  # the defaults before 2026-12-02: the skip ridge centred on the blend
+    "pat8": {"patience": 8},  # early stopping waits 8 epochs instead of 4 (lost: docs/models.md)
+    "lr1e3": {"learning_rate": 1e-3},  # a lower peak learning rate for the fresh start
 }
 
 

@@ -127,6 +127,8 @@ def test_config_and_device_checks():
     assert ForecasterConfig(lookback_steps=12, climatology_anchor=False).lookback_steps == 12
     with pytest.raises(ValueError, match="kind 'tcn' is not one of"):
         ForecasterConfig(kind="tcn")
+    with pytest.raises(ValueError, match=r"skip_centres must be a non-empty subset of \('blend', 'persistence'\)"):
+        ForecasterConfig(skip_centres=("median",))
     with pytest.raises(ValueError, match="device 'tpu' is not one of"):
         pick_device("tpu")
     assert pick_device("cpu") == torch.device("cpu")

@@ -7,8 +7,10 @@ the validation windows (a search like `models.baselines.fit_linear`'s); then it 
 encoder's head (initialised at zero) learns only what blend + ridge miss. Centres:
     "blend"        every coefficient shrunk towards 0: a large penalty leaves the blend alone. Wins on short records,
                    where the blend is the safer prior.
-    "persistence"  the `linear` baseline's ridge exactly (lags shrunk towards persistence, the hours free); the
-                   network's start is then the `linear` baseline itself. Wins where that baseline does.
+    "persistence"  the `linear` baseline's ridge (lags shrunk towards persistence, the hours free); for a
+                   one-station model exactly, so the network's start is then the `linear` baseline itself (with
+                   several stations the hour columns are shared and each station's climatology term stays in).
+                   Wins where that baseline does.
 So an untrained network is the best of the blend, a blend-anchored and the `linear` ridge on validation, and early
 stopping keeps the encoder only where it helps.
 """

@@ -190,10 +190,11 @@ def _complete_origins(speed: np.ndarray, allowed: np.ndarray, horizon_steps: int
     return cand[bad[cand + horizon_steps + 1] - bad[cand] == 0]
 
 
-def _spaced(origins: np.ndarray, limit: int) -> np.ndarray:
-    if len(origins) <= limit:
-        return origins
-    return origins[np.linspace(0, len(origins) - 1, limit).round().astype(int)]
+def evenly_spaced(values: np.ndarray, limit: int) -> np.ndarray:
+    """At most `limit` evenly spaced entries of values (all of them when limit is 0 or they are fewer)."""
+    if limit == 0 or len(values) <= limit:
+        return values
+    return values[np.linspace(0, len(values) - 1, limit).round().astype(int)]
 
 
 def linear_ridge(gram: np.ndarray, cross: np.ndarray, n_lags: int, alpha: float) -> np.ndarray:
@@ -215,7 +216,7 @@ def fit_linear(
     _leads(horizon_steps)
     if len(val_origins) == 0:
         raise ValueError("linear: 0 validation origins to choose the penalty on (see models.windows.make_cutoffs)")
-    train = _spaced(_complete_origins(speed, train_mask, horizon_steps), MAX_LINEAR_ORIGINS)
+    train = evenly_spaced(_complete_origins(speed, train_mask, horizon_steps), MAX_LINEAR_ORIGINS)
     if len(train) < 2 * HOURS_PER_DAY:
         raise ValueError(f"linear: {len(train)} complete training origins, need >= {2 * HOURS_PER_DAY}")
     level_mean = float(np.nanmean(speed[np.asarray(train_mask, dtype=bool)]))
@@ -234,7 +235,7 @@ def fit_linear(
     val_span = np.zeros(len(speed), dtype=bool)
     val_span[val_origins.min() : val_origins.max() + horizon_steps + 1] = True
     both = _complete_origins(speed, np.asarray(train_mask, dtype=bool) | val_span, horizon_steps)
-    both = _spaced(both[both <= val_origins.max()], MAX_LINEAR_ORIGINS)
+    both = evenly_spaced(both[both <= val_origins.max()], MAX_LINEAR_ORIGINS)
     x = linear_features(times, speed, both, n_lags, level_mean)
     y = _targets(speed, both, horizon_steps) - speed[both][:, None]
     coef = linear_ridge(x.T @ x, x.T @ y, n_lags, alpha)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from models.baselines import LINEAR_LAG_CHOICES, MAX_LINEAR_ORIGINS, linear_ridge
+from models.baselines import LINEAR_LAG_CHOICES, MAX_LINEAR_ORIGINS, evenly_spaced, linear_ridge
 from models.networks import ForecastEnsemble, skip_width
 from models.windows import WindowSet
 
@@ -83,7 +83,7 @@ def init_skip_path(
     centres: the candidate centres (module docstring).
     """
     config = model.config
-    train = _spaced(windows.starts["train"], MAX_LINEAR_ORIGINS)
+    train = evenly_spaced(windows.starts["train"], MAX_LINEAR_ORIGINS)
     x, y = _design(model, windows, train)
     x_val, y_val = _design(model, windows, windows.starts["val"])
     width, h = x.shape[1], config.horizon_steps
@@ -128,7 +128,7 @@ def refit_skip_path(model: ForecastEnsemble, windows: WindowSet, choice: dict) -
     config = model.config
     if config.quantiles or not config.skip_lags:
         return {"n_windows": 0}
-    starts = np.concatenate([_spaced(windows.starts["train"], MAX_LINEAR_ORIGINS), windows.starts["val"]])
+    starts = np.concatenate([evenly_spaced(windows.starts["train"], MAX_LINEAR_ORIGINS), windows.starts["val"]])
     leads = choice.get("leads") or [(choice["n_lags"], choice["alpha"], choice["centre"])] * config.horizon_steps
     groups: dict[tuple[int, float, str], list[int]] = {}
     for j, (n_lags, alpha, centre) in enumerate(leads):
@@ -154,9 +154,3 @@ def refit_skip_path(model: ForecastEnsemble, windows: WindowSet, choice: dict) -
         member.skip.weight.copy_(torch.from_numpy(weight).float())
         member.skip.bias.zero_()
     return {"n_windows": int(len(starts))}
-
-
-def _spaced(starts: np.ndarray, limit: int) -> np.ndarray:
-    if len(starts) <= limit:
-        return starts
-    return starts[np.linspace(0, len(starts) - 1, limit).round().astype(int)]

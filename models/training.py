@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from models.baselines import evenly_spaced
 from models.device import configure_backend, pick_device, use_bf16, use_bf16_inference
 from models.features import (
     FeatureSpec,
@@ -196,7 +197,7 @@ def train_network(
     bf16_eval = use_bf16_inference(device, config.precision)  # validated as `predict` will forecast
     quantiles = tuple(model.config.quantiles)
     rng = np.random.default_rng([config.seed, member])
-    train, val = windows.starts["train"], _spaced(windows.starts["val"], config.max_val_windows)
+    train, val = windows.starts["train"], evenly_spaced(windows.starts["val"], config.max_val_windows)
     if len(train) == 0 or len(val) == 0:
         raise ValueError(f"need training and validation windows, got {len(train)} and {len(val)}")
     per_epoch = len(train) if config.windows_per_epoch == 0 else min(len(train), config.windows_per_epoch)
@@ -279,13 +280,6 @@ def evaluate_loss(
 
 def _to(tensor: torch.Tensor | None, device: torch.device) -> torch.Tensor | None:
     return None if tensor is None else tensor.to(device, non_blocking=True)
-
-
-def _spaced(starts: np.ndarray, limit: int) -> np.ndarray:
-    """At most `limit` evenly spaced entries (all when limit is 0)."""
-    if limit == 0 or len(starts) <= limit:
-        return starts
-    return starts[np.linspace(0, len(starts) - 1, limit).round().astype(int)]
 
 
 def fit_forecaster(

@@ -62,7 +62,14 @@ VARIANTS: dict[str, dict] = {
     "blendcentre": {"skip_centres": ("blend",)},  # the defaults before 2026-12-02: the skip ridge centred on the blend
     "pat8": {"patience": 8},  # early stopping waits 8 epochs instead of 4 (lost: docs/models.md)
     "lr1e3": {"learning_rate": 1e-3},  # a lower peak learning rate for the fresh start
+    "every": {"windows_per_epoch": 0},  # every training window in every epoch (the one-cycle schedule spans them)
+    "pooled": {},  # one network over three Beijing sites of the same history (POOLED), scored per site
 }
+# The "pooled" variant fits one network on the station and two other Beijing sites (same history, same cutoffs
+# rule), so a site with 3 months of data trains on 9 months of neighbouring wind. Dongsi replaces Aotizhongxin
+# (their files are identical from 2015-02-28 on).
+POOLED = ("Aotizhongxin", "Changping", "Gucheng")
+_POOLED_FITS: dict = {}
 
 
 def load_beijing(site: str) -> pd.DataFrame:
@@ -147,8 +154,11 @@ def run_case(station: str, history: str, seeds, kinds, variant: str, out: Path, 
                 continue  # finished by an earlier run writing to the same file
             config = ForecasterConfig(kind=kind, seed=seed, num_threads=1, **VARIANTS[variant])
             t0 = time.perf_counter()
-            fit = fit_forecaster({station: frame}, config, {station: cut})
-            seconds = time.perf_counter() - t0
+            if variant == "pooled":
+                fit, seconds = _pooled_fit(station, history, config)
+            else:
+                fit = fit_forecaster({station: frame}, config, {station: cut})
+                seconds = time.perf_counter() - t0
             fits = [(f"{kind}:{variant}", fit.forecaster)]
             if fit.skip_start is not None and variant == "default":
                 frozen = copy.deepcopy(fit.forecaster)
@@ -168,6 +178,22 @@ def run_case(station: str, history: str, seeds, kinds, variant: str, out: Path, 
                 _keep(preds, station, history, model, seed, grid, val_all, test, pred_val, pred)
                 print(f"{station} {history} {model} seed {seed}: {seconds:.0f} s, "
                       f"skill {_mean_skill(row['rmse'], rows[0]['rmse']):+.3f}", flush=True)  # fmt: skip
+
+
+def _pooled_fit(station: str, history: str, config):
+    """(fit, seconds) of one network over the station's pool of Beijing sites, fitted once per history/kind/seed."""
+    from models.training import fit_forecaster
+
+    if station not in BEIJING_STATIONS:
+        raise ValueError(f"variant pooled: {station} is not a Beijing site {BEIJING_STATIONS}")
+    pool = tuple("Dongsi" if s == "Aotizhongxin" and station == "Dongsi" else s for s in POOLED)
+    key = (pool, history, config.kind, config.seed)
+    if key not in _POOLED_FITS:
+        cases = {s: history_cutoffs(load_station(s), history) for s in pool}
+        t0 = time.perf_counter()
+        fit = fit_forecaster({s: f for s, (f, _) in cases.items()}, config, {s: c for s, (_, c) in cases.items()})
+        _POOLED_FITS[key] = (fit, time.perf_counter() - t0)
+    return _POOLED_FITS[key]
 
 
 def _band(val_origins, pred_val, y_val, test_origins, pred, y) -> dict:

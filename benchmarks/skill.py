@@ -40,7 +40,7 @@ from models.backtest import select_origins, to_hourly_grid  # noqa: E402
 from models.baselines import BASELINES  # noqa: E402
 from models.intervals import MIN_RESIDUALS, apply_intervals, fit_residual_quantiles, rolling_intervals  # noqa: E402
 from models.metrics import interval_coverage, pinball_loss  # noqa: E402
-from models.windows import Cutoffs, make_cutoffs  # noqa: E402
+from models.windows import SPLIT_FRACTIONS, Cutoffs, make_cutoffs  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 BEIJING = ROOT.parent / "shared" / "devdata" / "beijing"
@@ -108,8 +108,9 @@ def history_cutoffs(frame: pd.DataFrame, history: str, val_share: float = VAL_SH
     observed = pd.DatetimeIndex(frame["time"])
     full = make_cutoffs(observed)
     if history == "full":
-        if val_share != VAL_SHARE:
-            full = make_cutoffs(observed, (0.8 * (1 - val_share), 0.8 * val_share, 0.2))
+        if val_share != VAL_SHARE:  # the same test share, the part before it split by val_share
+            test = SPLIT_FRACTIONS[2]
+            full = make_cutoffs(observed, ((1 - test) * (1 - val_share), (1 - test) * val_share, test))
         return frame, full
     start = full.val_end - pd.DateOffset(months=int(history))
     kept = frame[frame["time"] >= start].reset_index(drop=True)
